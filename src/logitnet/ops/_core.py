@@ -1,0 +1,107 @@
+"""Shared helpers for the exact ops: dtype rules, row layout, error-free differences, row blocks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+SUPPORTED_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+F64 = np.dtype(np.float64)
+
+
+def as_float_array(x: object, name: str) -> np.ndarray:
+    """Return `x` as a float16/32/64 array; integers and bools become float64 (as NumPy's ufuncs do)."""
+    a = np.asarray(x)
+    if a.dtype.kind in "biu":
+        return a.astype(np.float64)
+    if a.dtype not in SUPPORTED_FLOATS:
+        raise TypeError(
+            f"{name} must be a float16, float32 or float64 array, got dtype {a.dtype}"
+        )
+    return a
+
+
+def to_rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """View `x` as C-contiguous rows (n, C) along `axis`; also return the inverse reshaping."""
+    if x.ndim == 0:
+        raise ValueError("expected an array with at least one dimension, got a scalar")
+    axis = axis % x.ndim
+    moved = np.moveaxis(x, axis, -1)
+    shape = moved.shape
+    rows = np.ascontiguousarray(moved.reshape(-1, shape[-1]))
+
+    def back(r: np.ndarray) -> np.ndarray:
+        return np.moveaxis(r.reshape(shape), -1, axis)
+
+    return rows, back
+
+
+def two_diff(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """a − b as hi + lo exactly (Knuth's TwoSum); lo is 0 where hi is not finite."""
+    hi = a - b
+    with np.errstate(invalid="ignore"):
+        bb = hi - a
+        lo = (a - (hi - bb)) - (b + bb)
+        lo[~np.isfinite(lo)] = 0.0
+    return hi, lo
+
+
+# Below this many elements a single thread is faster than handing blocks to the pool.
+_PARALLEL_MIN = 1 << 18
+_BLOCK_ELEMENTS = 1 << 16  # float64 scratch of 512 KiB per block: stays in L2
+_pool: ThreadPoolExecutor | None = None
+_threads: int | None = None
+
+
+def num_threads() -> int:
+    """Threads used for large batches: LOGITNET_NUM_THREADS, else min(2, cpu count)."""
+    if _threads is not None:
+        return _threads
+    env = os.environ.get("LOGITNET_NUM_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"LOGITNET_NUM_THREADS must be an integer, got {env!r}") from None
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def set_num_threads(n: int | None) -> None:
+    """Set the threads used by the row-parallel ops (None: back to the default)."""
+    global _threads, _pool
+    if n is not None and (not isinstance(n, (int, np.integer)) or n < 1):
+        raise ValueError(f"number of threads must be a positive integer, got {n!r}")
+    _threads = None if n is None else int(n)
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+
+
+def for_row_blocks(n: int, width: int, work: Callable[[int, int], None]) -> None:
+    """Call work(lo, hi) over row blocks of about 64 Ki elements, in parallel for large inputs.
+
+    Each call must write only its own rows of preallocated outputs.
+    """
+    global _pool
+    step = max(1, _BLOCK_ELEMENTS // max(width, 1))
+    starts = range(0, n, step)
+    threads = num_threads()
+    if threads == 1 or n * width < _PARALLEL_MIN or len(starts) < 2:
+        for lo in starts:
+            work(lo, min(lo + step, n))
+        return
+    if _pool is None or _pool._max_workers != threads:  # noqa: SLF001 - our own pool
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="logitnet")
+    # Contiguous shares, one per thread, so each thread walks its rows in order.
+    share = -(-len(starts) // threads)
+    groups = [list(starts[i : i + share]) for i in range(0, len(starts), share)]
+
+    def run(group: list[int]) -> None:
+        for lo in group:
+            work(lo, min(lo + step, n))
+
+    for fut in [_pool.submit(run, g) for g in groups]:
+        fut.result()
