@@ -33,6 +33,15 @@ def _pred(y_pred: object, dtype: str | None) -> np.ndarray:
     return p if dtype is None else p.astype(dtype)
 
 
+def _same_rank(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Targets (n,) for predictions (n, 1) and the reverse, as Keras accepts."""
+    if y.ndim == pred.ndim - 1 and pred.shape[-1:] == (1,):
+        return y[..., None]
+    if y.ndim == pred.ndim + 1 and y.shape[-1:] == (1,):
+        return y[..., 0]
+    return y
+
+
 def binary_crossentropy(
     y_true: object,
     y_pred: object,
@@ -44,7 +53,7 @@ def binary_crossentropy(
 ) -> np.ndarray:
     """Binary cross-entropy, averaged over `axis`: y (n, L), y_pred (n, L) -> (n,)."""
     pred = _pred(y_pred, dtype)
-    y = np.asarray(y_true, dtype=np.float64)
+    y = _same_rank(np.asarray(y_true, dtype=np.float64), pred)
     ls = _smoothing(label_smoothing)
     if ls:
         y = y * (1.0 - ls) + 0.5 * ls
@@ -138,16 +147,17 @@ class Loss:
         values = self.call(y_true, y_pred)
         dtype = values.dtype
         v = values.astype(np.float64)
-        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        if weight is not None:
+        weight = None
+        if sample_weight is not None:
+            weight = np.asarray(sample_weight, dtype=np.float64)
+            if weight.ndim == v.ndim + 1 and weight.shape[-1:] == (1,):
+                weight = weight[..., 0]
             try:
-                weight = np.broadcast_to(
-                    weight.reshape(weight.shape + (1,) * (v.ndim - weight.ndim))
-                    if weight.ndim < v.ndim else weight.reshape(v.shape), v.shape)
+                weight = np.broadcast_to(weight, v.shape)
             except ValueError:
                 raise ValueError(
                     f"sample_weight of shape {np.shape(sample_weight)} does not match the "
-                    f"{v.shape[0] if v.ndim else 1} samples of the batch"
+                    f"per-sample losses of shape {v.shape}"
                 ) from None
         mask = self._mask(y_true)
         if mask is not None and self.reduction in ("sum_over_batch_size", "mean"):

@@ -31,7 +31,7 @@ def to_rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, Callable[[np.ndarray]
     axis = axis % x.ndim
     moved = np.moveaxis(x, axis, -1)
     shape = moved.shape
-    rows = np.ascontiguousarray(moved.reshape(-1, shape[-1]))
+    rows = np.ascontiguousarray(moved.reshape(int(np.prod(shape[:-1])), shape[-1]))
 
     def back(r: np.ndarray) -> np.ndarray:
         return np.moveaxis(r.reshape(shape), -1, axis)

@@ -46,5 +46,6 @@ def naive_sigmoid_binary_cross_entropy(logits: object, targets: object) -> tuple
     s = naive_sigmoid(logits)
     y = np.asarray(targets, dtype=s.dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
-        loss = -(y * np.log(s) + (1 - y) * np.log(1 - s))
-    return loss, s - y
+        # 0·log(0) taken as 0, as every framework does.
+        loss = -(np.where(y == 0, 0, y * np.log(s)) + np.where(y == 1, 0, (1 - y) * np.log(1 - s)))
+    return loss.astype(s.dtype), s - y

@@ -25,7 +25,7 @@ def _check_probs(p: np.ndarray) -> None:
         bad = p[~((p >= 0) & (p <= 1))].flat[0]
         if not np.isnan(bad):
             raise ValueError(
-                f"probabilities must lie in [0, 1], got {bad!r}; if these are logits "
+                f"probabilities must lie in [0, 1], got {bad.item()!r}; if these are logits "
                 "(raw scores), use from_logits=True"
             )
 

@@ -66,7 +66,7 @@ def check_targets(targets: object, shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError(f"targets of shape {y.shape} do not match logits of shape {shape}") from None
     if y.size and not ((y >= 0) & (y <= 1)).all():
         bad = y[~((y >= 0) & (y <= 1))].flat[0]
-        raise ValueError(f"binary targets must lie in [0, 1], got {bad!r}")
+        raise ValueError(f"binary targets must lie in [0, 1], got {bad.item()!r}")
     return y
 
 

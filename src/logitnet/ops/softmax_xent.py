@@ -42,11 +42,11 @@ def cross_entropy(
     n_classes = z.shape[-1]
     lead = z.shape[:-1]
     lab = np.asarray(labels)
-    rows = z.reshape(-1, n_classes)
+    rows = z.reshape(int(np.prod(lead)), n_classes)
     if lab.shape == lead:
         loss, grad = _sparse(rows, check_int_labels(lab, n_classes).reshape(-1), need_grad)
     elif lab.shape == z.shape:
-        dense = check_prob_labels(lab).reshape(-1, n_classes)
+        dense = check_prob_labels(lab).reshape(rows.shape)
         onehot_idx = _onehot_indices(dense)
         if onehot_idx is not None:
             loss, grad = _sparse(rows, onehot_idx, need_grad)
@@ -66,7 +66,7 @@ def check_int_labels(labels: np.ndarray, n_classes: int) -> np.ndarray:
         whole = np.isfinite(labels) & (labels == np.round(labels))
         if not whole.all():
             bad = labels[~whole].flat[0]
-            raise ValueError(f"integer class labels expected, got the non-integer value {bad!r}")
+            raise ValueError(f"integer class labels expected, got the non-integer value {bad.item()!r}")
     elif labels.dtype.kind not in "iub":
         raise TypeError(f"class labels must be integers, got dtype {labels.dtype}")
     out = labels.astype(np.intp)
@@ -88,7 +88,7 @@ def check_prob_labels(labels: np.ndarray) -> np.ndarray:
     y = labels.astype(F64, copy=False)
     if y.size and not (np.isfinite(y).all() and y.min() >= 0):
         bad = y[~(np.isfinite(y) & (y >= 0))].flat[0]
-        raise ValueError(f"label probabilities must be finite and >= 0, got {bad!r}")
+        raise ValueError(f"label probabilities must be finite and >= 0, got {bad.item()!r}")
     return y
 
 

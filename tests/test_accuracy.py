@@ -1,0 +1,136 @@
+"""Accuracy against mpmath (60 digits) in every regime: float32 within 1 ulp, float64 within 4 ulp."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import reference as ref
+import regimes
+from logitnet import ops
+
+TOL = {np.float32: 1.0, np.float64: 4.0}
+DTYPES = [np.float32, np.float64]
+
+
+def _softmax_cases():
+    for dtype in DTYPES:
+        for name in regimes.softmax_regimes(dtype):
+            yield pytest.param(dtype, name, id=f"{dtype.__name__}-{name}")
+
+
+def _bce_cases():
+    for dtype in DTYPES:
+        for name in regimes.bce_regimes(dtype):
+            yield pytest.param(dtype, name, id=f"{dtype.__name__}-{name}")
+
+
+@pytest.mark.parametrize("dtype,regime", list(_softmax_cases()))
+def test_softmax_family_matches_mpmath(dtype, regime):
+    z, labels = regimes.softmax_regimes(dtype)[regime]
+    loss, grad = ops.softmax_cross_entropy(z, labels)
+    probs, log_probs, lse = ops.softmax(z), ops.log_softmax(z), ops.logsumexp(z)
+    for out in (loss, grad, probs, log_probs, lse):
+        assert out.dtype == dtype
+    worst = dict.fromkeys(["loss", "grad", "softmax", "log_softmax", "logsumexp"], 0.0)
+    for i in range(z.shape[0]):
+        ref_loss, ref_grad = ref.softmax_xent(z[i], int(labels[i]))
+        worst["loss"] = max(worst["loss"], ref.ulp_error(loss[i], ref_loss, dtype))
+        worst["grad"] = max(worst["grad"], ref.max_ulp_error(grad[i], ref_grad, dtype))
+        worst["softmax"] = max(worst["softmax"], ref.max_ulp_error(probs[i], ref.softmax(z[i]), dtype))
+        worst["log_softmax"] = max(
+            worst["log_softmax"], ref.max_ulp_error(log_probs[i], ref.log_softmax(z[i]), dtype)
+        )
+        worst["logsumexp"] = max(worst["logsumexp"], ref.ulp_error(lse[i], ref.logsumexp(z[i]), dtype))
+    assert max(worst.values()) <= TOL[dtype], worst
+
+
+@pytest.mark.parametrize("dtype,regime", list(_softmax_cases()))
+def test_soft_label_cross_entropy_matches_mpmath(dtype, regime):
+    z, _ = regimes.softmax_regimes(dtype)[regime]
+    y = regimes.soft_labels(z.shape)
+    loss, grad = ops.softmax_cross_entropy(z, y)
+    worst_loss = worst_grad = 0.0
+    for i in range(z.shape[0]):
+        ref_loss, ref_grad = ref.softmax_xent_soft(z[i], y[i])
+        worst_loss = max(worst_loss, ref.ulp_error(loss[i], ref_loss, dtype))
+        total = sum(ref.mpf(float(v)) for v in y[i])
+        probs = ref.softmax(z[i])
+        for g, r, p, yj in zip(grad[i], ref_grad, probs, y[i]):
+            # float64: p·ΣY − y cancels where p·ΣY ≈ y, so it is measured against the larger
+            # of the two terms, as the float64 soft-label BCE gradient (see README).
+            scale = max(p * total, ref.mpf(float(yj))) if dtype == np.float64 else None
+            worst_grad = max(worst_grad, ref.ulp_error(g, r, dtype, scale))
+    assert worst_loss <= TOL[dtype]
+    assert worst_grad <= TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype,regime", list(_bce_cases()))
+@pytest.mark.parametrize("weighted", [False, True], ids=["plain", "pos_weight"])
+def test_sigmoid_bce_matches_mpmath(dtype, regime, weighted):
+    z, y = regimes.bce_regimes(dtype)[regime]
+    w = np.linspace(0.25, 4.0, z.size) if weighted else None
+    loss, grad = ops.sigmoid_binary_cross_entropy(z, y, w)
+    assert loss.dtype == grad.dtype == dtype
+    soft = not np.isin(y, (0, 1)).all()
+    worst_loss = worst_grad = 0.0
+    for i in range(z.size):
+        wi = 1.0 if w is None else w[i]
+        ref_loss, ref_grad = ref.bce(z[i], y[i], wi)
+        worst_loss = max(worst_loss, ref.ulp_error(loss[i], ref_loss, dtype))
+        scale = None
+        if soft and dtype == np.float64:
+            # The allowed exception: (1 − y)σ(z) − w·y·σ(−z) cancels where σ(z) ≈ y; measure
+            # against the larger of the two terms, which is at most max(σ(z), y) when w = 1.
+            yi = ref.mpf(float(y[i]))
+            scale = max((1 - yi) * ref.sigmoid(z[i]), wi * yi * ref.sigmoid(-z[i]), abs(ref_grad))
+        worst_grad = max(worst_grad, ref.ulp_error(grad[i], ref_grad, dtype, scale))
+    assert worst_loss <= TOL[dtype]
+    assert worst_grad <= TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype,regime", list(_bce_cases()))
+def test_sigmoid_primitives_match_mpmath(dtype, regime):
+    z, _ = regimes.bce_regimes(dtype)[regime]
+    pairs = [
+        (ops.sigmoid(z), [ref.sigmoid(v) for v in z]),
+        (ops.softplus(z), [ref.softplus(v) for v in z]),
+        (ops.log_sigmoid(z), [-ref.softplus(-v) for v in z]),
+    ]
+    for computed, refs in pairs:
+        assert computed.dtype == dtype
+        assert ref.max_ulp_error(computed, refs, dtype) <= TOL[dtype]
+
+
+def test_confident_correct_loss_is_tiny_not_zero():
+    # The true class ahead by 67: loss = log1p(9 e^-30 ...) — PyTorch, Keras and JAX give 0.0.
+    z = np.array([[67.0, 0.0, 0.0]], dtype=np.float32)
+    loss, grad = ops.softmax_cross_entropy(z, [0])
+    expected, ref_grad = ref.softmax_xent(z[0], 0)
+    assert float(expected) == pytest.approx(2 * np.exp(-67.0), rel=1e-12)
+    assert loss[0] > 0 and ref.ulp_error(loss[0], expected, np.float32) <= 0.5
+    assert grad[0, 0] < 0 and ref.ulp_error(grad[0, 0], ref_grad[0], np.float32) <= 0.5
+
+
+def test_float16_inputs_are_rounded_once():
+    z = np.array([[3.0, -2.0, 0.5, 11.0]], dtype=np.float16)
+    loss, grad = ops.softmax_cross_entropy(z, [1])
+    assert loss.dtype == grad.dtype == np.float16
+    ref_loss, ref_grad = ref.softmax_xent(z[0], 1)
+    assert ref.ulp_error(loss[0], ref_loss, np.float16) <= 0.5
+    assert ref.max_ulp_error(grad[0], ref_grad, np.float16) <= 0.5
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_many_random_rows_stay_within_tolerance(dtype):
+    # Broader sampling than the regimes: 300 rows of mixed scales, through the blocked fast path.
+    rng = np.random.default_rng(7)
+    z = (rng.normal(0, 1, (300, 6)) * rng.choice([0.3, 3, 30, 300], (300, 1))).astype(dtype)
+    labels = rng.integers(0, 6, 300)
+    loss, grad = ops.softmax_cross_entropy(z, labels)
+    worst = 0.0
+    for i in range(300):
+        ref_loss, ref_grad = ref.softmax_xent(z[i], int(labels[i]))
+        worst = max(worst, ref.ulp_error(loss[i], ref_loss, dtype),
+                    ref.max_ulp_error(grad[i], ref_grad, dtype))
+    assert worst <= TOL[dtype]
