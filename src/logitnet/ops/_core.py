@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -83,25 +84,45 @@ def set_num_threads(n: int | None) -> None:
 def for_row_blocks(n: int, width: int, work: Callable[[int, int], None]) -> None:
     """Call work(lo, hi) over row blocks of about 64 Ki elements, in parallel for large inputs.
 
-    Each call must write only its own rows of preallocated outputs.
+    Each call must write only its own rows of preallocated outputs. Floating-point warnings are
+    off inside: the kernels detect overflow, underflow and NaN themselves.
     """
     global _pool
     step = max(1, _BLOCK_ELEMENTS // max(width, 1))
     starts = range(0, n, step)
+
+    def run(group: range | list[int]) -> None:
+        with np.errstate(all="ignore"):
+            for lo in group:
+                work(lo, min(lo + step, n))
+
     threads = num_threads()
     if threads == 1 or n * width < _PARALLEL_MIN or len(starts) < 2:
-        for lo in starts:
-            work(lo, min(lo + step, n))
+        run(starts)
         return
     if _pool is None or _pool._max_workers != threads:  # noqa: SLF001 - our own pool
         _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="logitnet")
     # Contiguous shares, one per thread, so each thread walks its rows in order.
     share = -(-len(starts) // threads)
     groups = [list(starts[i : i + share]) for i in range(0, len(starts), share)]
-
-    def run(group: list[int]) -> None:
-        for lo in group:
-            work(lo, min(lo + step, n))
-
     for fut in [_pool.submit(run, g) for g in groups]:
         fut.result()
+
+
+_local = threading.local()
+
+
+def scratch(rows: int, width: int) -> np.ndarray:
+    """A per-thread float64 work array (rows, width), reused between calls; contents undefined."""
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.size < rows * width:
+        buf = _local.buf = np.empty(max(rows * width, _BLOCK_ELEMENTS))
+    return buf[: rows * width].reshape(rows, width)
+
+
+def ones(width: int) -> np.ndarray:
+    """A float64 vector of ones (width,), cached per thread, for row sums by matrix-vector product."""
+    vec = getattr(_local, "ones", None)
+    if vec is None or vec.size != width:
+        vec = _local.ones = np.ones(width)
+    return vec

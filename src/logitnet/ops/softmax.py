@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._core import F64, as_float_array, for_row_blocks, to_rows, two_diff
+from ._core import F64, as_float_array, for_row_blocks, ones, scratch, to_rows, two_diff
 
 # A row whose float64 sum of exp(z) is at least this keeps every probability that float32 can
 # represent exact, even with subnormal float64 exp(z_j) terms (those fall below 2**-322).
@@ -174,9 +174,9 @@ def _softmax_unshifted(zb: np.ndarray, out: np.ndarray) -> np.ndarray:
     Exact whenever the float64 sum of exp(z) is finite and not tiny (every ordinary row);
     other rows (huge or very negative logits, inf, NaN) are flagged for the shifted form.
     """
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        e = np.exp(zb, dtype=F64)
-        total = e.sum(axis=1)
-        np.divide(e, total[:, None], out=e)
+    e = scratch(*zb.shape)
+    np.exp(zb, out=e, dtype=F64)
+    total = e @ ones(e.shape[1])
+    e *= (1.0 / total)[:, None]
     out[...] = e
     return ~((total >= _FAST_MIN_SUM) & (total < np.inf))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import F64, as_float_array, for_row_blocks
+from ._core import F64, as_float_array, for_row_blocks, ones, scratch
 from .softmax import _FAST_MIN_SUM, shift_rows, special_rows_info
 
 _MIN_NORMAL64 = np.finfo(np.float64).tiny
@@ -82,10 +82,10 @@ def check_int_labels(labels: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def check_prob_labels(labels: np.ndarray) -> np.ndarray:
-    """Soft labels as float64: finite and >= 0 (rows need not sum to 1)."""
+    """Soft labels, validated finite and >= 0 (rows need not sum to 1); floats keep their dtype."""
     if labels.dtype.kind not in "biuf":
         raise TypeError(f"label probabilities must be numeric, got dtype {labels.dtype}")
-    y = labels.astype(F64, copy=False)
+    y = labels if labels.dtype.kind == "f" else labels.astype(F64)
     if y.size and not (np.isfinite(y).all() and y.min() >= 0):
         bad = y[~(np.isfinite(y) & (y >= 0))].flat[0]
         raise ValueError(f"label probabilities must be finite and >= 0, got {bad.item()!r}")
@@ -93,11 +93,14 @@ def check_prob_labels(labels: np.ndarray) -> np.ndarray:
 
 
 def _onehot_indices(y: np.ndarray) -> np.ndarray | None:
-    """Class indices when every row of y (n, C) is exactly one-hot, else None."""
-    if y.shape[1] == 0 or not (np.count_nonzero(y, axis=1) == 1).all():
+    """Class indices when every row of y (n, C), already checked >= 0, is exactly one-hot."""
+    if y.shape[1] == 0:
         return None
     idx = y.argmax(axis=1)
-    return idx if (y[np.arange(y.shape[0]), idx] == 1).all() else None
+    # Entries are >= 0, so a row summing to 1 whose largest entry is 1 has zeros elsewhere.
+    if (y[np.arange(y.shape[0]), idx] == 1).all() and (y.sum(axis=1) == 1).all():
+        return idx
+    return None
 
 
 def _sparse(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -157,22 +160,23 @@ def _sparse_unshifted(
 
     loss = log1p(Σ_{j≠y} e_j / e_y) needs no max; a row is exact when its sum of exp(z) is
     finite and not tiny and exp(z_y) is a normal float64 (see softmax._softmax_unshifted).
+    The row sums use a matrix-vector product: its rounding (~1e-16) is far below float32's.
     """
     r = np.arange(zb.shape[0])
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        e = np.exp(zb, dtype=F64)
-        e_y = e[r, yb]
-        e[r, yb] = 0.0
-        others = e.sum(axis=1)
-        total = others + e_y
-        lb = np.log1p(others / e_y)
-        loss[...] = lb
-        if grad is not None:
-            inv = 1.0 / total
-            e *= inv[:, None]
-            grad[...] = e
-            grad[r, yb] = -(others * inv)
-    ok = (total >= _FAST_MIN_SUM) & (total < np.inf) & (e_y >= _MIN_NORMAL64) & np.isfinite(lb)
+    e = scratch(*zb.shape)
+    np.exp(zb, out=e, dtype=F64)
+    e_y = e[r, yb]
+    e[r, yb] = 0.0
+    others = e @ ones(e.shape[1])
+    total = others + e_y
+    lb = np.log1p(others / e_y)
+    loss[...] = lb
+    if grad is not None:
+        inv = 1.0 / total
+        e *= inv[:, None]
+        grad[...] = e
+        grad[r, yb] = -(others * inv)
+    ok = (e_y >= _MIN_NORMAL64) & (e_y < np.inf) & (total >= _FAST_MIN_SUM) & (lb < np.inf)
     return ~ok
 
 
@@ -182,7 +186,7 @@ def _dense(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.ndarray, n
     grad = np.empty((n, width), z.dtype) if need_grad else None
 
     def work(lo: int, hi: int) -> None:
-        lb, gb = dense_rows64(z[lo:hi].astype(F64, copy=False), y[lo:hi], need_grad)
+        lb, gb = dense_rows64(z[lo:hi].astype(F64), y[lo:hi].astype(F64), need_grad)
         loss[lo:hi] = lb
         if grad is not None:
             grad[lo:hi] = gb
