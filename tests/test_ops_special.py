@@ -192,6 +192,17 @@ def test_one_hot_labels_take_the_integer_path_with_identical_results():
     np.testing.assert_allclose(grad_s[1:], grad_i[1:], rtol=2e-7, atol=1e-30)
 
 
+def test_nearly_one_hot_rows_keep_their_small_mass():
+    # [1, 1e-20] sums to exactly 1.0 in floating point, yet it is not one-hot: the 1e-20 of
+    # mass on a class with log-probability -1000 adds 1e-17 to a loss that is otherwise e^-1000.
+    z = np.array([[0.0, -1000.0]])
+    loss, grad = ops.softmax_cross_entropy(z, [[1.0, 1e-20]])
+    assert loss[0] == pytest.approx(1e-17, rel=1e-12)
+    assert grad[0, 1] == pytest.approx(-1e-20, rel=1e-12)
+    loss32, _ = ops.softmax_cross_entropy(z.astype(np.float32), np.array([[1.0, 1e-20]], np.float32))
+    assert loss32[0] == pytest.approx(1e-17, rel=1e-6)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_threads_do_not_change_results(dtype):
     rng = np.random.default_rng(5)

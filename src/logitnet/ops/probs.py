@@ -59,7 +59,8 @@ def cross_entropy_from_probs(probs: object, labels: object) -> np.ndarray:
         with np.errstate(divide="ignore"):
             loss = _xlog(np.ones_like(p_true), np.log(p_true))
     elif lab.shape == p.shape:
-        y = check_prob_labels(lab)
+        check_prob_labels(lab)
+        y = lab.astype(F64, copy=False)
         with np.errstate(divide="ignore"):
             loss = _xlog(y, np.log(p)).sum(axis=-1)
     else:

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._core import F64, as_float_array, for_row_blocks, ones, scratch, to_rows, two_diff
+from ._core import F64, as_float_array, for_row_blocks, row_sums, scratch, to_rows, two_diff
 
-# A row whose float64 sum of exp(z) is at least this keeps every probability that float32 can
-# represent exact, even with subnormal float64 exp(z_j) terms (those fall below 2**-322).
-_FAST_MIN_SUM = 2.0**-700
+# The unshifted fast path (float16/32 in, float64 inside) is exact for a row when the float64
+# sum of exp(z) lies in [2**-700, 2**300): any subnormal exp(z_j) then gives a probability
+# below 2**-322, far under float32's range, and no ratio of terms can overflow.
+_FAST_MIN_TERM = 2.0**-700
+_FAST_MAX_SUM = 2.0**300
 
 
 @dataclass
@@ -171,12 +173,12 @@ def softmax_rows64(z: np.ndarray) -> np.ndarray:
 def _softmax_unshifted(zb: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Fast softmax for float16/32 rows: float64 exp without the shift. Returns rows to redo.
 
-    Exact whenever the float64 sum of exp(z) is finite and not tiny (every ordinary row);
-    other rows (huge or very negative logits, inf, NaN) are flagged for the shifted form.
+    Exact for every ordinary row (see _FAST_MIN_TERM); others (huge or very negative logits,
+    inf, NaN) are flagged for the shifted form.
     """
     e = scratch(*zb.shape)
     np.exp(zb, out=e, dtype=F64)
-    total = e @ ones(e.shape[1])
+    total = row_sums(e)
     e *= (1.0 / total)[:, None]
     out[...] = e
-    return ~((total >= _FAST_MIN_SUM) & (total < np.inf))
+    return ~((total >= _FAST_MIN_TERM) & (total < _FAST_MAX_SUM))

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import F64, as_float_array, for_row_blocks, ones, scratch
-from .softmax import _FAST_MIN_SUM, shift_rows, special_rows_info
-
-_MIN_NORMAL64 = np.finfo(np.float64).tiny
+from ._core import F64, arange, as_float_array, for_row_blocks, row_sums, scratch
+from .softmax import _FAST_MAX_SUM, _FAST_MIN_TERM, shift_rows, special_rows_info
 
 
 def softmax_cross_entropy(logits: object, labels: object) -> tuple[np.ndarray, np.ndarray]:
@@ -44,14 +42,11 @@ def cross_entropy(
     lab = np.asarray(labels)
     rows = z.reshape(int(np.prod(lead)), n_classes)
     if lab.shape == lead:
-        loss, grad = _sparse(rows, check_int_labels(lab, n_classes).reshape(-1), need_grad)
+        loss, grad = _xent_rows(rows, check_int_labels(lab, n_classes).reshape(-1), need_grad)
     elif lab.shape == z.shape:
-        dense = check_prob_labels(lab).reshape(rows.shape)
-        onehot_idx = _onehot_indices(dense)
-        if onehot_idx is not None:
-            loss, grad = _sparse(rows, onehot_idx, need_grad)
-        else:
-            loss, grad = _dense(rows, dense, need_grad)
+        if lab.dtype.kind not in "biuf":
+            raise TypeError(f"label probabilities must be numeric, got dtype {lab.dtype}")
+        loss, grad = _xent_rows(rows, lab.reshape(rows.shape), need_grad)
     else:
         raise ValueError(
             f"labels must have shape {lead} (integer class indices) or {z.shape} (probability rows) "
@@ -81,51 +76,57 @@ def check_int_labels(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return out
 
 
-def check_prob_labels(labels: np.ndarray) -> np.ndarray:
-    """Soft labels, validated finite and >= 0 (rows need not sum to 1); floats keep their dtype."""
+def check_prob_labels(labels: np.ndarray) -> None:
+    """Check soft labels (..., C): numeric, finite and >= 0 (rows need not sum to 1)."""
     if labels.dtype.kind not in "biuf":
         raise TypeError(f"label probabilities must be numeric, got dtype {labels.dtype}")
-    y = labels if labels.dtype.kind == "f" else labels.astype(F64)
-    if y.size and not (np.isfinite(y).all() and y.min() >= 0):
-        bad = y[~(np.isfinite(y) & (y >= 0))].flat[0]
+    if labels.size and not (np.isfinite(labels).all() and labels.min() >= 0):
+        bad = labels[~(np.isfinite(labels) & (labels >= 0))].flat[0]
         raise ValueError(f"label probabilities must be finite and >= 0, got {bad.item()!r}")
-    return y
 
 
-def _onehot_indices(y: np.ndarray) -> np.ndarray | None:
-    """Class indices when every row of y (n, C), already checked >= 0, is exactly one-hot."""
-    if y.shape[1] == 0:
-        return None
-    idx = y.argmax(axis=1)
-    # Entries are >= 0, so a row summing to 1 whose largest entry is 1 has zeros elsewhere.
-    if (y[np.arange(y.shape[0]), idx] == 1).all() and (y.sum(axis=1) == 1).all():
-        return idx
-    return None
-
-
-def _sparse(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _xent_rows(z: np.ndarray, labels: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Loss (n,) and grad (n, C) for rows z (n, C) and int labels (n,) or label rows (n, C)."""
     n, width = z.shape
-    loss = np.empty(n, z.dtype)
-    grad = np.empty((n, width), z.dtype) if need_grad else None
-
-    def work(lo: int, hi: int) -> None:
-        zb, yb = z[lo:hi], y[lo:hi]
-        todo = np.arange(hi - lo)
-        if z.dtype != F64:
-            gb = None if grad is None else grad[lo:hi]
-            todo = np.flatnonzero(_sparse_unshifted(zb, yb, loss[lo:hi], gb))
-            if todo.size == 0:
-                return
-            zb, yb = zb[todo], yb[todo]
-        lb, gb64 = sparse_rows64(zb.astype(F64, copy=False), yb, need_grad)
-        loss[lo + todo] = lb
-        if grad is not None:
-            grad[lo + todo] = gb64
-
     if width == 0 and n:
         raise ValueError("logits have no classes (last axis of length 0)")
+    loss = np.empty(n, z.dtype)
+    grad = np.empty((n, width), z.dtype) if need_grad else None
+    sparse = labels.ndim == 1
+
+    def work(lo: int, hi: int) -> None:
+        zb, yb, lb = z[lo:hi], labels[lo:hi], loss[lo:hi]
+        gb = None if grad is None else grad[lo:hi]
+        if sparse:
+            _sparse_block(zb, yb, lb, gb)
+            return
+        idx = yb.argmax(axis=1)
+        # One-hot, exactly: a 1 at every row's argmax and no other nonzero in the block.
+        if (yb[arange(hi - lo), idx] == 1).all() and np.count_nonzero(yb) == hi - lo:
+            _sparse_block(zb, idx, lb, gb)
+        else:
+            check_prob_labels(yb)
+            lb[...], g = dense_rows64(zb.astype(F64), yb.astype(F64), need_grad)
+            if gb is not None:
+                gb[...] = g
+
     for_row_blocks(n, width, work)
     return loss, grad
+
+
+def _sparse_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None) -> None:
+    """Fill loss (r,) and grad (r, C) for a block of rows with int labels."""
+    todo = arange(zb.shape[0])
+    if zb.dtype != F64:
+        redo = _sparse_unshifted(zb, yb, loss, grad)
+        if not redo.any():
+            return
+        todo = np.flatnonzero(redo)
+        zb, yb = zb[todo], yb[todo]
+    lb, gb = sparse_rows64(zb.astype(F64, copy=False), yb, grad is not None)
+    loss[todo] = lb
+    if grad is not None:
+        grad[todo] = gb
 
 
 def sparse_rows64(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -158,43 +159,24 @@ def _sparse_unshifted(
 ) -> np.ndarray:
     """Fast path for float16/32 rows: float64 exp without the shift. Returns rows to redo exactly.
 
-    loss = log1p(Σ_{j≠y} e_j / e_y) needs no max; a row is exact when its sum of exp(z) is
-    finite and not tiny and exp(z_y) is a normal float64 (see softmax._softmax_unshifted).
-    The row sums use a matrix-vector product: its rounding (~1e-16) is far below float32's.
+    loss = log1p(Σ_{j≠y} e_j / e_y) needs no max. A row is exact when exp(z_y) >= 2**-700 and
+    Σ exp(z) < 2**300: the terms are then normal floats or far below what float32 can hold,
+    and nothing overflows. Other rows (very negative or huge logits, inf, NaN) are flagged.
     """
-    r = np.arange(zb.shape[0])
+    r = arange(zb.shape[0])
     e = scratch(*zb.shape)
     np.exp(zb, out=e, dtype=F64)
     e_y = e[r, yb]
     e[r, yb] = 0.0
-    others = e @ ones(e.shape[1])
+    others = row_sums(e)
     total = others + e_y
-    lb = np.log1p(others / e_y)
-    loss[...] = lb
+    loss[...] = np.log1p(others / e_y)
     if grad is not None:
         inv = 1.0 / total
         e *= inv[:, None]
         grad[...] = e
         grad[r, yb] = -(others * inv)
-    ok = (e_y >= _MIN_NORMAL64) & (e_y < np.inf) & (total >= _FAST_MIN_SUM) & (lb < np.inf)
-    return ~ok
-
-
-def _dense(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    n, width = z.shape
-    loss = np.empty(n, z.dtype)
-    grad = np.empty((n, width), z.dtype) if need_grad else None
-
-    def work(lo: int, hi: int) -> None:
-        lb, gb = dense_rows64(z[lo:hi].astype(F64), y[lo:hi].astype(F64), need_grad)
-        loss[lo:hi] = lb
-        if grad is not None:
-            grad[lo:hi] = gb
-
-    if width == 0 and n:
-        raise ValueError("logits have no classes (last axis of length 0)")
-    for_row_blocks(n, width, work)
-    return loss, grad
+    return ~((e_y >= _FAST_MIN_TERM) & (total < _FAST_MAX_SUM))
 
 
 def dense_rows64(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
