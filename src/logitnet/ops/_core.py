@@ -112,11 +112,14 @@ def for_row_blocks(n: int, width: int, work: Callable[[int, int], None]) -> None
 _local = threading.local()
 
 
-def scratch(rows: int, width: int) -> np.ndarray:
-    """A per-thread float64 work array (rows, width), reused between calls; contents undefined."""
-    buf = getattr(_local, "buf", None)
+def scratch(rows: int, width: int, slot: int = 0) -> np.ndarray:
+    """Per-thread float64 work array number `slot` (rows, width), reused; contents undefined."""
+    bufs = getattr(_local, "bufs", None)
+    if bufs is None:
+        bufs = _local.bufs = {}
+    buf = bufs.get(slot)
     if buf is None or buf.size < rows * width:
-        buf = _local.buf = np.empty(max(rows * width, _BLOCK_ELEMENTS))
+        buf = bufs[slot] = np.empty(max(rows * width, _BLOCK_ELEMENTS))
     return buf[: rows * width].reshape(rows, width)
 
 

@@ -102,16 +102,22 @@ def _xent_rows(z: np.ndarray, labels: np.ndarray, need_grad: bool) -> tuple[np.n
             return
         idx = yb.argmax(axis=1)
         # One-hot, exactly: a 1 at every row's argmax and no other nonzero in the block.
-        if (yb[arange(hi - lo), idx] == 1).all() and np.count_nonzero(yb) == hi - lo:
+        if (yb[arange(hi - lo), idx] == 1).all() and _count_nonzero(yb) == hi - lo:
             _sparse_block(zb, idx, lb, gb)
         else:
             check_prob_labels(yb)
-            lb[...], g = dense_rows64(zb.astype(F64), yb.astype(F64), need_grad)
-            if gb is not None:
-                gb[...] = g
+            _dense_block(zb, yb, lb, gb)
 
     for_row_blocks(n, width, work)
     return loss, grad
+
+
+def _count_nonzero(y: np.ndarray) -> int:
+    """Entries of y with any bit set (so −0.0 counts; it only sends a block down the soft path).
+    Counting an integer view of the bits is several times faster than counting floats."""
+    if y.dtype.kind == "f" and y.flags.c_contiguous:
+        return int(np.count_nonzero(y.view(f"u{y.dtype.itemsize}")))
+    return int(np.count_nonzero(y))
 
 
 def _sparse_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None) -> None:
@@ -177,6 +183,60 @@ def _sparse_unshifted(
         grad[...] = e
         grad[r, yb] = -(others * inv)
     return ~((e_y >= _FAST_MIN_TERM) & (total < _FAST_MAX_SUM))
+
+
+def _dense_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None) -> None:
+    """Fill loss (r,) and grad (r, C) for a block of rows with soft labels."""
+    todo = arange(zb.shape[0])
+    if zb.dtype != F64:
+        redo = _dense_unshifted(zb, yb, loss, grad)
+        if not redo.any():
+            return
+        todo = np.flatnonzero(redo)
+        zb, yb = zb[todo], yb[todo]
+    lb, gb = dense_rows64(zb.astype(F64), yb.astype(F64), grad is not None)
+    loss[todo] = lb
+    if grad is not None:
+        grad[todo] = gb
+
+
+def _dense_unshifted(
+    zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None
+) -> np.ndarray:
+    """Fast path for float16/32 rows with soft labels; returns rows to redo exactly.
+
+    With k = argmax, e = exp(z) and S = Σ e (float64, unshifted): −log p_j = log S − z_j for
+    j ≠ k (>= log 2, so nothing cancels) and log1p(Σ_{j≠k} e_j / e_k) at k. The gradient
+    p_j ΣY − y_j takes, at k, the form p_k Σ_{j≠k} y_j − y_k (1 − p_k) with 1 − p_k from the
+    other terms. Row validity as in _sparse_unshifted, with e_k for e_y.
+    """
+    n = zb.shape[0]
+    r = arange(n)
+    k = zb.argmax(axis=1)
+    e = scratch(*zb.shape)
+    np.exp(zb, out=e, dtype=F64)
+    e_k = e[r, k]
+    e[r, k] = 0.0
+    others = row_sums(e)
+    e[r, k] = e_k
+    total = others + e_k
+    y = scratch(*zb.shape, slot=1)
+    y[...] = yb
+    y_k = y[r, k]
+    y[r, k] = 0.0
+    y_rest = row_sums(y)
+    y[r, k] = y_k
+    neg_log_p = scratch(*zb.shape, slot=2)
+    np.subtract(np.log(total)[:, None], zb, out=neg_log_p)
+    neg_log_p[r, k] = np.log1p(others / e_k)
+    loss[...] = np.einsum("ij,ij->i", y, neg_log_p)
+    if grad is not None:
+        inv = 1.0 / total
+        e *= ((y_rest + y_k) * inv)[:, None]
+        e -= y
+        grad[...] = e
+        grad[r, k] = e_k * inv * y_rest - y_k * (others * inv)
+    return ~((e_k >= _FAST_MIN_TERM) & (total < _FAST_MAX_SUM))
 
 
 def dense_rows64(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
