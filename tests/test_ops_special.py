@@ -221,3 +221,20 @@ def test_threads_do_not_change_results(dtype):
     np.testing.assert_array_equal(one[1], two[1])
     with pytest.raises(ValueError, match="positive integer"):
         ops.set_num_threads(0)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_parallel_ops_work_in_a_forked_child():
+    import multiprocessing
+
+    z = np.random.default_rng(1).normal(size=(1024, 512)).astype(np.float32)
+    y = np.zeros(1024, dtype=int)
+    expected = ops.softmax_cross_entropy(z, y)[0]  # starts the thread pool in the parent
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_child_loss, (z, y)).get(timeout=60)
+    np.testing.assert_array_equal(got, expected)
+
+
+def _child_loss(z, y):
+    return ops.softmax_cross_entropy(z, y)[0]

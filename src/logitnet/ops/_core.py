@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -82,12 +82,11 @@ def set_num_threads(n: int | None) -> None:
 
 
 def for_row_blocks(n: int, width: int, work: Callable[[int, int], None]) -> None:
-    """Call work(lo, hi) over row blocks of about 64 Ki elements, in parallel for large inputs.
+    """Call work(lo, hi) over row blocks of about 128 Ki elements, in parallel for large inputs.
 
     Each call must write only its own rows of preallocated outputs. Floating-point warnings are
     off inside: the kernels detect overflow, underflow and NaN themselves.
     """
-    global _pool
     step = max(1, _BLOCK_ELEMENTS // max(width, 1))
     starts = range(0, n, step)
 
@@ -100,13 +99,37 @@ def for_row_blocks(n: int, width: int, work: Callable[[int, int], None]) -> None
     if threads == 1 or n * width < _PARALLEL_MIN or len(starts) < 2:
         run(starts)
         return
-    if _pool is None or _pool._max_workers != threads:  # noqa: SLF001 - our own pool
-        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="logitnet")
-    # Contiguous shares, one per thread, so each thread walks its rows in order.
+    # Contiguous shares, one per thread; the calling thread takes the first itself, so exactly
+    # `threads` threads work (a pool only starts a new worker when none is idle).
     share = -(-len(starts) // threads)
     groups = [list(starts[i : i + share]) for i in range(0, len(starts), share)]
-    for fut in [_pool.submit(run, g) for g in groups]:
+    pool = _get_pool(threads - 1)
+    futures = [pool.submit(run, g) for g in groups[1:]]
+    try:
+        run(groups[0])
+    finally:
+        wait(futures)  # never return (or raise) while another thread still writes
+    for fut in futures:
         fut.result()
+
+
+def _get_pool(workers: int) -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None or _pool._max_workers != workers:  # noqa: SLF001 - our own pool
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="logitnet")
+    return _pool
+
+
+def _forget_pool_after_fork() -> None:
+    # A forked child inherits the pool object but not its threads: start afresh there.
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 _local = threading.local()
