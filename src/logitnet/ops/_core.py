@@ -53,6 +53,8 @@ def two_diff(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # Below this many elements a single thread is faster than handing blocks to the pool.
 _PARALLEL_MIN = 1 << 18
 _BLOCK_ELEMENTS = 1 << 17  # float64 scratch of 1 MiB per block: stays in L2
+# The exact float64 path makes a dozen temporaries per block; smaller blocks keep them in L2.
+EXACT_BLOCK_ELEMENTS = 1 << 15
 _pool: ThreadPoolExecutor | None = None
 _threads: int | None = None
 
@@ -81,13 +83,20 @@ def set_num_threads(n: int | None) -> None:
         _pool = None
 
 
-def for_row_blocks(n: int, width: int, work: Callable[[int, int], None]) -> None:
-    """Call work(lo, hi) over row blocks of about 128 Ki elements, in parallel for large inputs.
+def block_size(dtype: np.dtype) -> int:
+    """Row-block size in elements: large for the float16/32 fast paths, smaller for float64."""
+    return EXACT_BLOCK_ELEMENTS if dtype == F64 else _BLOCK_ELEMENTS
+
+
+def for_row_blocks(
+    n: int, width: int, work: Callable[[int, int], None], block_elements: int = _BLOCK_ELEMENTS
+) -> None:
+    """Call work(lo, hi) over row blocks of about `block_elements`, in parallel for large inputs.
 
     Each call must write only its own rows of preallocated outputs. Floating-point warnings are
     off inside: the kernels detect overflow, underflow and NaN themselves.
     """
-    step = max(1, _BLOCK_ELEMENTS // max(width, 1))
+    step = max(1, block_elements // max(width, 1))
     starts = range(0, n, step)
 
     def run(group: range | list[int]) -> None:

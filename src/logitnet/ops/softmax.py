@@ -18,7 +18,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._core import F64, as_float_array, for_row_blocks, row_sums, scratch, to_rows, two_diff
+from ._core import (
+    EXACT_BLOCK_ELEMENTS,
+    F64,
+    as_float_array,
+    block_size,
+    for_row_blocks,
+    row_sums,
+    scratch,
+    to_rows,
+    two_diff,
+)
 
 # The unshifted fast path (float16/32 in, float64 inside) is exact for a row when the float64
 # sum of exp(z) lies in [2**-700, 2**300): any subnormal exp(z_j) then gives a probability
@@ -106,36 +116,47 @@ def _rows_float(x: object, axis: int, name: str = "logits"):
 def logsumexp(x: object, axis: int = -1, keepdims: bool = False) -> np.ndarray:
     """log Σ exp(x) along `axis` (default last), dtype-preserving: (..., C) -> (...)."""
     a = as_float_array(x, "x")
-    dtype = a.dtype
     z, _ = to_rows(a, axis)
     n, width = z.shape
     lead = a.shape[: axis % a.ndim] + a.shape[axis % a.ndim + 1 :]
-    if width == 0:
-        out = np.full(n, -np.inf)
-    else:
-        sh = shift_rows(z.astype(F64, copy=False))
-        out = sh.m + sh.log1p_s
+    out = np.full(n, -np.inf, a.dtype)
+
+    def work(lo: int, hi: int) -> None:
+        zb = z[lo:hi].astype(F64, copy=False)
+        sh = shift_rows(zb)
+        res = sh.m + sh.log1p_s
         if sh.special.any():
-            zs = z[sh.special]
+            zs = zb[sh.special]
             has_nan = np.isnan(zs).any(axis=1)
             has_pos = (zs == np.inf).any(axis=1)
-            out[sh.special] = np.where(has_nan, np.nan, np.where(has_pos, np.inf, -np.inf))
-    out = out.astype(dtype).reshape(lead)
+            res[sh.special] = np.where(has_nan, np.nan, np.where(has_pos, np.inf, -np.inf))
+        out[lo:hi] = res
+
+    if width:
+        for_row_blocks(n, width, work, EXACT_BLOCK_ELEMENTS)
+    out = out.reshape(lead)
     return np.expand_dims(out, axis % a.ndim) if keepdims else out
 
 
 def log_softmax(x: object, axis: int = -1) -> np.ndarray:
     """log(softmax(x)) along `axis`, exact and dtype-preserving; same shape as x."""
     dtype, z, back = _rows_float(x, axis)
-    if z.shape[1] == 0:
-        return back(z.copy())
-    sh = shift_rows(z.astype(F64, copy=False))
-    out = sh.d_hi + (sh.d_lo - sh.log1p_s[:, None])
-    if sh.special.any():
-        posinf, single, _ = special_rows_info(z[sh.special].astype(F64))
-        limit = np.where(posinf, 0.0, -np.inf)
-        out[sh.special] = np.where(single[:, None], limit, np.nan)
-    return back(out.astype(dtype, copy=False))
+    n, width = z.shape
+    out = np.empty((n, width), dtype)
+
+    def work(lo: int, hi: int) -> None:
+        zb = z[lo:hi].astype(F64, copy=False)
+        sh = shift_rows(zb)
+        res = sh.d_hi + (sh.d_lo - sh.log1p_s[:, None])
+        if sh.special.any():
+            posinf, single, _ = special_rows_info(zb[sh.special])
+            limit = np.where(posinf, 0.0, -np.inf)
+            res[sh.special] = np.where(single[:, None], limit, np.nan)
+        out[lo:hi] = res
+
+    if width:
+        for_row_blocks(n, width, work, EXACT_BLOCK_ELEMENTS)
+    return back(out)
 
 
 def softmax(x: object, axis: int = -1) -> np.ndarray:
@@ -156,7 +177,7 @@ def softmax(x: object, axis: int = -1) -> np.ndarray:
             zb = zb[todo]
         out[lo + todo] = softmax_rows64(zb.astype(F64, copy=False))
 
-    for_row_blocks(n, width, work)
+    for_row_blocks(n, width, work, block_size(dtype))
     return back(out)
 
 

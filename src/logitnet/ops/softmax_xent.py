@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import F64, arange, as_float_array, for_row_blocks, row_sums, scratch
+from ._core import F64, arange, as_float_array, block_size, for_row_blocks, row_sums, scratch
 from .softmax import _FAST_MAX_SUM, _FAST_MIN_TERM, shift_rows, special_rows_info
 
 
@@ -108,7 +108,7 @@ def _xent_rows(z: np.ndarray, labels: np.ndarray, need_grad: bool) -> tuple[np.n
             check_prob_labels(yb)
             _dense_block(zb, yb, lb, gb)
 
-    for_row_blocks(n, width, work)
+    for_row_blocks(n, width, work, block_size(z.dtype))
     return loss, grad
 
 
