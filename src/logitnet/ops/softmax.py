@@ -99,12 +99,12 @@ def shift_rows(z: np.ndarray) -> Shifted:
     return Shifted(m, k, d_hi, d_lo, exp_hi, e, s, special)
 
 
-def special_rows_info(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For rows (r, C) with a non-finite max: (+inf mask, rows with one +inf and no NaN, NaN rows)."""
+def special_rows_info(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows (r, C) with a non-finite max: (+inf mask (r, C), rows with one +inf and no NaN (r,)).
+    Only those rows have a limit; the others (NaN, several +inf, all −inf) are NaN."""
     posinf = z == np.inf
-    has_nan = np.isnan(z).any(axis=1)
-    single = (posinf.sum(axis=1) == 1) & ~has_nan
-    return posinf, single, has_nan
+    single = (posinf.sum(axis=1) == 1) & ~np.isnan(z).any(axis=1)
+    return posinf, single
 
 
 def _rows_float(x: object, axis: int, name: str = "logits"):
@@ -149,7 +149,7 @@ def log_softmax(x: object, axis: int = -1) -> np.ndarray:
         sh = shift_rows(zb)
         res = sh.d_hi + (sh.d_lo - sh.log1p_s[:, None])
         if sh.special.any():
-            posinf, single, _ = special_rows_info(zb[sh.special])
+            posinf, single = special_rows_info(zb[sh.special])
             limit = np.where(posinf, 0.0, -np.inf)
             res[sh.special] = np.where(single[:, None], limit, np.nan)
         out[lo:hi] = res
@@ -186,7 +186,7 @@ def softmax_rows64(z: np.ndarray) -> np.ndarray:
     sh = shift_rows(z)
     p = sh.probs()
     if sh.special.any():
-        posinf, single, _ = special_rows_info(z[sh.special])
+        posinf, single = special_rows_info(z[sh.special])
         p[sh.special] = np.where(single[:, None], posinf.astype(F64), np.nan)
     return p
 

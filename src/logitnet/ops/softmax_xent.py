@@ -150,7 +150,7 @@ def sparse_rows64(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.nda
         grad[rows, y] = -others / total
     if sh.special.any():
         zs, ys = z[sh.special], y[sh.special]
-        posinf, single, _ = special_rows_info(zs)
+        posinf, single = special_rows_info(zs)
         r = np.arange(zs.shape[0])
         loss[sh.special] = np.where(single, np.where(posinf[r, ys], 0.0, np.inf), np.nan)
         if grad is not None:
@@ -256,7 +256,7 @@ def dense_rows64(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.ndar
         grad = p * (y_sum - y) - y * q
     if sh.special.any():
         ys = y[sh.special]
-        posinf, single, _ = special_rows_info(z[sh.special])
+        posinf, single = special_rows_info(z[sh.special])
         all_mass_on_inf = ~((ys != 0) & ~posinf).any(axis=1)
         loss[sh.special] = np.where(single, np.where(all_mass_on_inf, 0.0, np.inf), np.nan)
         if grad is not None:
