@@ -32,6 +32,16 @@ def _err(computed, truth, dtype) -> float:
     return CAP if not math.isfinite(e) else min(e, CAP)
 
 
+def _torch(loss_name: str, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample loss and its gradient from torch.nn.functional.<loss_name>, by autograd."""
+    import torch
+
+    t = torch.tensor(z, requires_grad=True)
+    loss = getattr(torch.nn.functional, loss_name)(t, torch.tensor(y), reduction="none")
+    loss.sum().backward()
+    return loss.detach().numpy(), t.grad.numpy()
+
+
 def softmax_libraries(dtype):
     """name -> f(z (n, C), labels (n,)) -> (loss (n,), grad (n, C)) as float arrays."""
     libs = {
@@ -50,15 +60,7 @@ def softmax_libraries(dtype):
 
         libs["scipy log_softmax"] = scipy_xent
     if importlib.util.find_spec("torch"):
-        import torch
-
-        def torch_xent(z, y):
-            t = torch.tensor(z, requires_grad=True)
-            loss = torch.nn.functional.cross_entropy(t, torch.tensor(y), reduction="none")
-            loss.sum().backward()
-            return loss.detach().numpy(), t.grad.numpy()
-
-        libs["torch"] = torch_xent
+        libs["torch"] = lambda z, y: _torch("cross_entropy", z, y)
     if importlib.util.find_spec("keras") and importlib.util.find_spec("tensorflow"):
         import tensorflow as tf
 
@@ -78,16 +80,29 @@ def bce_libraries():
         "numpy naive": lambda z, y: naive.naive_sigmoid_binary_cross_entropy(z, y),
     }
     if importlib.util.find_spec("torch"):
-        import torch
-
-        def torch_bce(z, y):
-            t = torch.tensor(z, requires_grad=True)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(t, torch.tensor(y), reduction="none")
-            loss.sum().backward()
-            return loss.detach().numpy(), t.grad.numpy()
-
-        libs["torch"] = torch_bce
+        libs["torch"] = lambda z, y: _torch("binary_cross_entropy_with_logits", z, y)
     return libs
+
+
+def table(title: str, libs: dict, cases: dict, truth, grad_scale) -> None:
+    """Print one row per regime: each library's worst loss / gradient error in ulps."""
+    print(title)
+    print(f"{'regime':20s}" + "".join(f"{name:>24s}" for name in libs))
+    for name, (z, y) in cases.items():
+        dtype = z.dtype.type
+        truths = [truth(z[i], y[i]) for i in range(len(z))]
+        cells = []
+        for fn in libs.values():
+            with np.errstate(all="ignore"):
+                loss, grad = fn(z, y)
+            el = max(_err(loss[i], t[0], dtype) for i, t in enumerate(truths))
+            eg = max(
+                min(ref.ulp_error(g, r, dtype, grad_scale(z[i], y[i], r)), CAP)
+                for i, t in enumerate(truths)
+                for g, r in zip(np.ravel(grad[i]), np.ravel(np.array(t[1], dtype=object)))
+            )
+            cells.append(f"{el:.2g} / {eg:.2g}")
+        print(f"{name:20s}" + "".join(f"{c:>24s}" for c in cells))
 
 
 def main() -> None:
@@ -95,34 +110,13 @@ def main() -> None:
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     args = parser.parse_args()
     dtype = np.dtype(args.dtype).type
-    libs = softmax_libraries(dtype)
-    print(f"softmax cross-entropy from logits, {args.dtype}: worst error in ulps (loss / gradient)")
-    print(f"{'regime':20s}" + "".join(f"{name:>24s}" for name in libs))
-    for name, (z, y) in regimes.softmax_regimes(dtype).items():
-        truths = [ref.softmax_xent(z[i], int(y[i])) for i in range(z.shape[0])]
-        cells = []
-        for fn in libs.values():
-            with np.errstate(all="ignore"):
-                loss, grad = fn(z, y)
-            el = max(_err(loss[i], t[0], dtype) for i, t in enumerate(truths))
-            eg = max(_err(g, r, dtype) for i, t in enumerate(truths) for g, r in zip(grad[i], t[1]))
-            cells.append(f"{el:.2g} / {eg:.2g}")
-        print(f"{name:20s}" + "".join(f"{c:>24s}" for c in cells))
-    libs = bce_libraries()
-    print(f"\nsigmoid binary cross-entropy from logits, {args.dtype}: worst error in ulps (loss / gradient)")
-    print(f"{'regime':20s}" + "".join(f"{name:>24s}" for name in libs))
-    for name, (z, y) in regimes.bce_regimes(dtype).items():
-        truths = [ref.bce(z[i], y[i]) for i in range(z.size)]
-        cells = []
-        for fn in libs.values():
-            with np.errstate(all="ignore"):
-                loss, grad = fn(z, y)
-            el = max(_err(loss[i], t[0], dtype) for i, t in enumerate(truths))
-            # The soft-label gradient measured against max(σ, y) (see README).
-            eg = max(ref.ulp_error(grad[i], t[1], dtype, max(abs(ref.sigmoid(z[i])), abs(ref.mpf(float(y[i])))))
-                     if math.isfinite(float(grad[i])) else CAP for i, t in enumerate(truths))
-            cells.append(f"{el:.2g} / {min(eg, CAP):.2g}")
-        print(f"{name:20s}" + "".join(f"{c:>24s}" for c in cells))
+    table(f"softmax cross-entropy from logits, {args.dtype}: worst error in ulps (loss / gradient)",
+          softmax_libraries(dtype), regimes.softmax_regimes(dtype),
+          lambda z, y: ref.softmax_xent(z, int(y)), lambda z, y, r: None)
+    # The soft-label sigmoid gradient is measured against max(σ(z), y) (see README).
+    table(f"\nsigmoid binary cross-entropy from logits, {args.dtype}: worst error in ulps (loss / gradient)",
+          bce_libraries(), regimes.bce_regimes(dtype), ref.bce,
+          lambda z, y, r: max(abs(ref.sigmoid(z)), abs(ref.mpf(float(y))), abs(r)))
 
 
 if __name__ == "__main__":

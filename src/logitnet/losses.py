@@ -193,19 +193,26 @@ class Loss:
         return f"{type(self).__name__}({args})"
 
 
-class BinaryCrossentropy(Loss):
-    """Binary cross-entropy for sigmoid outputs (binary or multi-label), mean over the last axis."""
+class _SmoothedCrossentropy(Loss):
+    """A cross-entropy with Keras' from_logits, label_smoothing and axis arguments."""
+
+    default_name = ""
 
     def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
-                 reduction: str | None = "sum_over_batch_size", name: str = "binary_crossentropy",
+                 reduction: str | None = "sum_over_batch_size", name: str | None = None,
                  dtype: str | None = None) -> None:
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(name=name or self.default_name, reduction=reduction, dtype=dtype)
         self.from_logits = bool(from_logits)
         self.label_smoothing = _smoothing(label_smoothing)
         self.axis = axis
 
+    @staticmethod
+    def function(y_true: object, y_pred: object, from_logits: bool, label_smoothing: float,
+                 axis: int, *, dtype: str | None) -> np.ndarray:
+        raise TypeError("a concrete loss sets `function`")
+
     def call(self, y_true: object, y_pred: object) -> np.ndarray:
-        return binary_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing,
+        return type(self).function(y_true, y_pred, self.from_logits, self.label_smoothing,
                                    self.axis, dtype=self.dtype)
 
     def get_config(self) -> dict[str, Any]:
@@ -213,24 +220,18 @@ class BinaryCrossentropy(Loss):
                 "label_smoothing": self.label_smoothing, "axis": self.axis}
 
 
-class CategoricalCrossentropy(Loss):
+class BinaryCrossentropy(_SmoothedCrossentropy):
+    """Binary cross-entropy for sigmoid outputs (binary or multi-label), mean over the last axis."""
+
+    default_name = "binary_crossentropy"
+    function = staticmethod(binary_crossentropy)
+
+
+class CategoricalCrossentropy(_SmoothedCrossentropy):
     """Softmax cross-entropy with one-hot or soft labels (n, C)."""
 
-    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
-                 reduction: str | None = "sum_over_batch_size",
-                 name: str = "categorical_crossentropy", dtype: str | None = None) -> None:
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = _smoothing(label_smoothing)
-        self.axis = axis
-
-    def call(self, y_true: object, y_pred: object) -> np.ndarray:
-        return categorical_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing,
-                                        self.axis, dtype=self.dtype)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing, "axis": self.axis}
+    default_name = "categorical_crossentropy"
+    function = staticmethod(categorical_crossentropy)
 
 
 class SparseCategoricalCrossentropy(Loss):

@@ -13,6 +13,8 @@ The gradient is per sample, not divided by the batch size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ._core import F64, arange, as_float_array, block_size, for_row_blocks, row_sums, scratch
@@ -120,19 +122,35 @@ def _count_nonzero(y: np.ndarray) -> int:
     return int(np.count_nonzero(y))
 
 
-def _sparse_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None) -> None:
-    """Fill loss (r,) and grad (r, C) for a block of rows with int labels."""
+FastKernel = Callable[[np.ndarray, np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
+ExactRows = Callable[[np.ndarray, np.ndarray, bool], "tuple[np.ndarray, np.ndarray | None]"]
+
+
+def _fill_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None,
+                fast: FastKernel, exact: ExactRows) -> None:
+    """Fill loss (r,) and grad (r, C) for a block: float16/32 rows take `fast` (unshifted, which
+    flags the rows it cannot do exactly); those rows and float64 ones take `exact`."""
     todo = arange(zb.shape[0])
     if zb.dtype != F64:
-        redo = _sparse_unshifted(zb, yb, loss, grad)
+        redo = fast(zb, yb, loss, grad)
         if not redo.any():
             return
         todo = np.flatnonzero(redo)
         zb, yb = zb[todo], yb[todo]
-    lb, gb = sparse_rows64(zb.astype(F64, copy=False), yb, grad is not None)
+    lb, gb = exact(zb.astype(F64, copy=False), yb, grad is not None)
     loss[todo] = lb
     if grad is not None:
         grad[todo] = gb
+
+
+def _sparse_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None) -> None:
+    """Fill loss (r,) and grad (r, C) for a block of rows with int labels."""
+    _fill_block(zb, yb, loss, grad, _sparse_unshifted, sparse_rows64)
+
+
+def _dense_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None) -> None:
+    """Fill loss (r,) and grad (r, C) for a block of rows with soft labels."""
+    _fill_block(zb, yb, loss, grad, _dense_unshifted, dense_rows64)
 
 
 def sparse_rows64(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -185,21 +203,6 @@ def _sparse_unshifted(
     return ~((e_y >= _FAST_MIN_TERM) & (total < _FAST_MAX_SUM))
 
 
-def _dense_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None) -> None:
-    """Fill loss (r,) and grad (r, C) for a block of rows with soft labels."""
-    todo = arange(zb.shape[0])
-    if zb.dtype != F64:
-        redo = _dense_unshifted(zb, yb, loss, grad)
-        if not redo.any():
-            return
-        todo = np.flatnonzero(redo)
-        zb, yb = zb[todo], yb[todo]
-    lb, gb = dense_rows64(zb.astype(F64), yb.astype(F64), grad is not None)
-    loss[todo] = lb
-    if grad is not None:
-        grad[todo] = gb
-
-
 def _dense_unshifted(
     zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None
 ) -> np.ndarray:
@@ -241,6 +244,7 @@ def _dense_unshifted(
 
 def dense_rows64(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Exact loss (n,) and optional grad (n, C) for float64 rows z and soft labels y (n, C)."""
+    y = y.astype(F64, copy=False)
     sh = shift_rows(z)
     neg_log_p = (sh.log1p_s[:, None] - sh.d_lo) - sh.d_hi  # >= 0
     terms = np.multiply(y, neg_log_p, out=np.zeros_like(neg_log_p), where=y != 0)
