@@ -1,0 +1,127 @@
+"""Layers: `Input` (declares the input width) and `Dense` (z = x·W + b, then an activation).
+
+A Dense layer knows nothing of losses. Its kernel (in, out) and bias (out,) are views into the
+model's one flat parameter buffer, and their gradients views into the flat gradient buffer,
+so an optimizer step is a few vectorised operations over the whole model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import activations, initializers, regularizers
+
+
+class Input:
+    """Keras' `Input(shape=(d,))`: fixes the width of the samples a Sequential model takes."""
+
+    def __init__(self, shape: tuple[int, ...] | int, dtype: str | None = None, name: str | None = None) -> None:
+        dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if len(dims) != 1 or not isinstance(dims[0], (int, np.integer)) or dims[0] < 1:
+            raise ValueError(f"Input shape must be (n_features,) with n_features >= 1, got {shape!r}")
+        self.shape = (int(dims[0]),)
+        self.dtype = dtype
+        self.name = name or "input"
+
+
+class Dense:
+    """A fully connected layer: outputs activation(x·kernel + bias), x (n, in) -> (n, units)."""
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | None = None,
+        use_bias: bool = True,
+        kernel_initializer: str = "glorot_uniform",
+        bias_initializer: str = "zeros",
+        kernel_regularizer: str | regularizers.Regularizer | None = None,
+        name: str | None = None,
+        input_shape: tuple[int, ...] | None = None,
+    ) -> None:
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
+            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.name = name
+        self.input_dim: int | None = None
+        if input_shape is not None:  # Keras' legacy Dense(..., input_shape=(d,)) on the first layer
+            self.input_dim = Input(input_shape).shape[0]
+        self.kernel = self.bias = self.kernel_grad = self.bias_grad = None
+        self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    # --- parameters -------------------------------------------------------------------------
+    def param_shapes(self, input_dim: int) -> list[tuple[int, ...]]:
+        """Shapes of this layer's weights in Keras order: kernel (in, units), bias (units,)."""
+        return [(input_dim, self.units)] + ([(self.units,)] if self.use_bias else [])
+
+    def bind(self, input_dim: int, weights: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        """Attach views of the model's parameter and gradient buffers."""
+        self.input_dim = input_dim
+        self.kernel, self.kernel_grad = weights[0], grads[0]
+        if self.use_bias:
+            self.bias, self.bias_grad = weights[1], grads[1]
+
+    def initialize(self, rng: np.random.Generator) -> None:
+        """Draw the initial kernel and bias from `rng`, in place."""
+        assert self.kernel is not None
+        self.kernel[...] = initializers.initialize(self.kernel_initializer, self.kernel.shape, rng, self.kernel.dtype)
+        if self.use_bias:
+            self.bias[...] = initializers.initialize(self.bias_initializer, self.bias.shape, rng, self.bias.dtype)
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """[kernel, bias] (views, Keras order)."""
+        return [w for w in (self.kernel, self.bias) if w is not None]
+
+    def penalty(self) -> float:
+        """The kernel regularizer's loss term (0 without one)."""
+        return 0.0 if self.kernel_regularizer is None else self.kernel_regularizer.penalty(self.kernel)
+
+    # --- computation ------------------------------------------------------------------------
+    def forward(self, x: np.ndarray, activate: bool = True) -> np.ndarray:
+        """(n, in) -> (n, units); with activate=False, the pre-activation z (the logits of a head)."""
+        z = x @ self.kernel
+        if self.use_bias:
+            z += self.bias
+        a = activations.forward(self.activation, z) if activate else z
+        self._cache = (x, z, a)
+        return a
+
+    def backward(self, grad_out: np.ndarray, activate: bool = True, need_input_grad: bool = True) -> np.ndarray | None:
+        """Given dL/d(output) (n, units), fill the weight gradients and return dL/dx (n, in).
+
+        With activate=False, grad_out is dL/dz (the head already went through the activation).
+        """
+        if self._cache is None:
+            raise RuntimeError(f"layer {self.name!r}: backward() called before forward()")
+        x, z, a = self._cache
+        grad_z = activations.backward(self.activation, z, a, grad_out) if activate else grad_out
+        np.matmul(x.T, grad_z, out=self.kernel_grad)
+        if self.kernel_regularizer is not None:
+            self.kernel_regularizer.add_gradient(self.kernel, self.kernel_grad)
+        if self.use_bias:
+            np.sum(grad_z, axis=0, out=self.bias_grad)
+        return grad_z @ self.kernel.T if need_input_grad else None
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, JSON-friendly."""
+        reg = self.kernel_regularizer
+        return {
+            "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
+            "kernel_regularizer": None if reg is None else reg.get_config(), "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Dense:
+        """Rebuild a layer from `get_config()`'s dict."""
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"Dense({self.units}, activation={self.activation!r}, name={self.name!r})"

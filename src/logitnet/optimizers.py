@@ -1,0 +1,348 @@
+"""Keras 3 optimizers (SGD, Adam, RMSprop) on one flat parameter vector, updated in place.
+
+The model keeps all its parameters in one contiguous 1-D array; an optimizer keeps its slots
+(momentum, velocity, ...) as arrays of the same length and dtype, and updates with a few vectorised
+NumPy operations into preallocated scratch, in the order Keras 3 uses (keras/src/optimizers/*.py),
+so float32 stays float32 and rounds as Keras does (bit for bit with its TensorFlow backend).
+Hyperparameters, the learning rate included, are cast straight to the parameters' dtype. In
+float64, Keras' TensorFlow backend first rounds the learning rate (a floatx variable), SGD's
+momentum and Adam's beta_1, beta_2 to float32, so its steps differ from these by about 1e-7
+relative (up to ~1e-5 after a few Adam steps); values exact in float32 agree to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+_FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+# Base-optimizer keys of a Keras config that are harmless when at these values (features we lack).
+_KERAS_INERT = {"weight_decay": None, "clipnorm": None, "clipvalue": None, "global_clipnorm": None,
+                "use_ema": False, "ema_overwrite_frequency": None, "loss_scale_factor": None,
+                "gradient_accumulation_steps": None}
+
+
+def _real(value: object, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    return float(value)
+
+
+def _positive(value: object, name: str) -> float:
+    x = _real(value, name)
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return x
+
+
+def _unit(value: object, name: str) -> float:
+    x = _real(value, name)
+    if not 0.0 <= x < 1.0:
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    return x
+
+
+def _nonneg(value: object, name: str) -> float:
+    x = _real(value, name)
+    if not (math.isfinite(x) and x >= 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return x
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+class Optimizer:
+    """Base class: flat slots, `apply(params, grads)` in place, state and config round trips."""
+
+    n_scratch = 1
+
+    def __init__(self, learning_rate: float, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name must be a non-empty string, got {name!r}")
+        self.name = name
+        self.learning_rate = learning_rate
+        self.iterations = 0
+        self._n: int | None = None
+        self._dtype: np.dtype | None = None
+        self._slots: dict[str, np.ndarray] = {}
+        self._scratch: list[np.ndarray] = []
+
+    @property
+    def learning_rate(self) -> float:
+        """The step size (settable, e.g. by a learning-rate callback)."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self._learning_rate = _positive(value, "learning_rate")
+
+    def slot_names(self) -> tuple[str, ...]:
+        """Names of the slot arrays this configuration keeps (Keras' variable names)."""
+        return ()
+
+    def build(self, n_params: int, dtype: np.dtype | str | type) -> None:
+        """Allocate zeroed slots for a flat parameter vector (n_params,) of float `dtype`."""
+        if isinstance(n_params, (bool, np.bool_)) or not isinstance(n_params, Integral) \
+                or n_params < 0:
+            raise ValueError(f"n_params must be an integer >= 0, got {n_params!r}")
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            raise ValueError(f"dtype must be float16, float32 or float64, got {dtype!r}") from None
+        if dt not in _FLOAT_DTYPES:
+            raise ValueError(f"dtype must be float16, float32 or float64, got {dt}")
+        n = int(n_params)
+        if n == self._n and dt == self._dtype:
+            return
+        if self._n is not None:  # a re-build starts afresh; a first build keeps set_state's count
+            self.iterations = 0
+        self._n, self._dtype = n, dt
+        self._slots = {key: np.zeros(n, dt) for key in self.slot_names()}
+        self._scratch = [np.empty(n, dt) for _ in range(self.n_scratch)]
+
+    def apply(self, params: np.ndarray, grads: np.ndarray) -> None:
+        """One Keras update step in place on params (n_params,) given grads (n_params,)."""
+        if not isinstance(params, np.ndarray) or params.ndim != 1 \
+                or params.dtype not in _FLOAT_DTYPES:
+            raise ValueError(
+                "params must be a 1-D float16/32/64 NumPy array, got "
+                f"{type(params).__name__} with shape {np.shape(params)} and dtype "
+                f"{getattr(params, 'dtype', None)}"
+            )
+        if self._n is None:
+            self.build(params.shape[0], params.dtype)
+        if params.shape != (self._n,) or params.dtype != self._dtype:
+            raise ValueError(
+                f"params of shape {params.shape} and dtype {params.dtype} do not match the "
+                f"optimizer, built for shape ({self._n},) and dtype {self._dtype}; "
+                "call build() again"
+            )
+        if not isinstance(grads, np.ndarray) or grads.shape != params.shape \
+                or grads.dtype != params.dtype:
+            raise ValueError(
+                f"grads must be a NumPy array of shape {params.shape} and dtype {params.dtype} "
+                f"like params, got shape {np.shape(grads)} and dtype "
+                f"{getattr(grads, 'dtype', None)}"
+            )
+        self._update(params, grads, self._dtype.type)
+        self.iterations += 1
+
+    def _update(self, w: np.ndarray, g: np.ndarray, f: type) -> None:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, as a JSON-friendly dict."""
+        return {"name": self.name, "learning_rate": self.learning_rate}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Optimizer:
+        """Rebuild an optimizer from `get_config()`'s dict (or a Keras 3 optimizer config)."""
+        config = dict(config)
+        config.pop("ema_momentum", None)  # meaningless without use_ema, which must be False
+        for key, inert in _KERAS_INERT.items():
+            if key in config:
+                if config[key] != inert:
+                    raise ValueError(f"{key}={config[key]!r} is not supported; expected {inert!r}")
+                del config[key]
+        try:
+            return cls(**config)
+        except TypeError as err:
+            raise ValueError(f"bad config for {cls.__name__}: {err}") from None
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Copies of the slot arrays (n_params,) and "iterations" as a 0-d int64 array."""
+        state = {key: value.copy() for key, value in self._slots.items()}
+        state["iterations"] = np.array(self.iterations, dtype=np.int64)
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore `get_state()`'s dict (builds the optimizer from the slots if need be)."""
+        expected = set(self.slot_names()) | {"iterations"}
+        if set(state) != expected:
+            raise ValueError(f"state must have the keys {sorted(expected)}, got {sorted(state)}")
+        it = np.asarray(state["iterations"])
+        if it.shape != () or it.dtype.kind not in "iu" or it < 0:
+            raise ValueError(
+                f"state['iterations'] must be a 0-d integer array >= 0, got {state['iterations']!r}"
+            )
+        slots = {key: np.asarray(state[key]) for key in self.slot_names()}
+        n, dt = self._n, self._dtype
+        if slots and n is None:  # unbuilt: take the size and dtype from the slots
+            first = next(iter(slots.values()))
+            n, dt = first.shape[0] if first.ndim == 1 else -1, first.dtype
+        for key, value in slots.items():
+            if value.shape != (n,) or value.dtype != dt or dt not in _FLOAT_DTYPES:
+                raise ValueError(
+                    f"state[{key!r}] has shape {value.shape} and dtype {value.dtype}; expected "
+                    f"shape ({'n_params' if n in (None, -1) else n},) and dtype "
+                    f"{dt if dt in _FLOAT_DTYPES else 'float16/32/64'}, the same for every slot"
+                )
+        if slots and self._n is None:
+            self.build(n, dt)
+        for key, value in slots.items():
+            np.copyto(self._slots[key], value)
+        self.iterations = int(it)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Gradient descent with optional (Nesterov) momentum, Keras' rule: m = μm − ηg; w += m."""
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 name: str = "SGD") -> None:
+        super().__init__(learning_rate, name)
+        self.momentum = _unit(momentum, "momentum")
+        self.nesterov = _flag(nesterov, "nesterov")
+
+    @property
+    def n_scratch(self) -> int:  # type: ignore[override]
+        """Scratch arrays needed: a second one only for Nesterov's look-ahead."""
+        return 2 if self.nesterov and self.momentum != 0 else 1
+
+    def slot_names(self) -> tuple[str, ...]:
+        return ("momentum",) if self.momentum != 0 else ()
+
+    def _update(self, w: np.ndarray, g: np.ndarray, f: type) -> None:
+        lr_g, tmp = self._scratch[0], self._scratch[-1]
+        np.multiply(g, f(self.learning_rate), out=lr_g)
+        if self.momentum == 0:
+            w -= lr_g
+            return
+        mu, m = f(self.momentum), self._slots["momentum"]
+        np.multiply(m, mu, out=m)
+        m -= lr_g
+        if self.nesterov:  # w += μ·m_new − η·g
+            np.multiply(m, mu, out=tmp)
+            tmp -= lr_g
+            w += tmp
+        else:
+            w += m
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adam, Keras' rule: w −= α·m / (√v + ε) with α = η·√(1 − β₂ᵗ) / (1 − β₁ᵗ)."""
+
+    n_scratch = 2
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, name: str = "adam") -> None:
+        super().__init__(learning_rate, name)
+        self.beta_1 = _unit(beta_1, "beta_1")
+        self.beta_2 = _unit(beta_2, "beta_2")
+        self.epsilon = _nonneg(epsilon, "epsilon")
+        self.amsgrad = _flag(amsgrad, "amsgrad")
+
+    def slot_names(self) -> tuple[str, ...]:
+        return ("momentum", "velocity") + (("velocity_hat",) if self.amsgrad else ())
+
+    def _update(self, w: np.ndarray, g: np.ndarray, f: type) -> None:
+        s, t = self._scratch
+        m, v = self._slots["momentum"], self._slots["velocity"]
+        step = f(self.iterations + 1)
+        beta_1_power, beta_2_power = f(self.beta_1) ** step, f(self.beta_2) ** step
+        alpha = f(self.learning_rate) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        np.subtract(g, m, out=s)  # m += (g − m)(1 − β₁)
+        s *= f(1 - self.beta_1)
+        m += s
+        np.multiply(g, g, out=s)  # v += (g² − v)(1 − β₂)
+        s -= v
+        s *= f(1 - self.beta_2)
+        v += s
+        if self.amsgrad:
+            v = np.maximum(self._slots["velocity_hat"], v, out=self._slots["velocity_hat"])
+        np.sqrt(v, out=s)
+        s += f(self.epsilon)
+        np.multiply(m, alpha, out=t)
+        t /= s
+        w -= t
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class RMSprop(Optimizer):
+    """RMSprop, Keras' rule: v = ρv + (1 − ρ)g²; w −= ηg / √(v [− ḡ²] + ε), optional momentum."""
+
+    n_scratch = 2
+
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
+                 epsilon: float = 1e-7, centered: bool = False, name: str = "rmsprop") -> None:
+        super().__init__(learning_rate, name)
+        self.rho = _unit(rho, "rho")
+        self.momentum = _unit(momentum, "momentum")
+        self.epsilon = _nonneg(epsilon, "epsilon")
+        self.centered = _flag(centered, "centered")
+
+    def slot_names(self) -> tuple[str, ...]:
+        return (("velocity",) + (("momentum",) if self.momentum > 0 else ())
+                + (("average_gradient",) if self.centered else ()))
+
+    def _update(self, w: np.ndarray, g: np.ndarray, f: type) -> None:
+        s, t = self._scratch
+        rho, one_minus_rho, v = f(self.rho), f(1 - self.rho), self._slots["velocity"]
+        v *= rho
+        np.multiply(g, g, out=s)
+        s *= one_minus_rho
+        v += s
+        if self.centered:  # denominator v − ḡ² + ε, with ḡ the running mean of g
+            avg = self._slots["average_gradient"]
+            avg *= rho
+            np.multiply(g, one_minus_rho, out=s)
+            avg += s
+            np.multiply(avg, avg, out=s)
+            np.subtract(v, s, out=s)
+            s += f(self.epsilon)
+        else:
+            np.add(v, f(self.epsilon), out=s)
+        np.sqrt(s, out=s)
+        np.multiply(g, f(self.learning_rate), out=t)
+        t /= s  # the increment η·g / √denominator
+        if self.momentum > 0:
+            mom = self._slots["momentum"]
+            mom *= f(self.momentum)
+            mom += t
+            w -= mom
+        else:
+            w -= t
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+_REGISTRY: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
+
+
+def get(identifier: str | Optimizer | dict[str, Any]) -> Optimizer:
+    """An optimizer from a Keras name ("adam"), an instance (returned as is) or a config dict."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _REGISTRY.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"unknown optimizer {identifier!r}; known: {sorted(_REGISTRY)}")
+        return cls()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        name = identifier["class_name"]
+        cls = _REGISTRY.get(name.lower()) if isinstance(name, str) else None
+        if cls is None:
+            raise ValueError(f"unknown optimizer class_name {name!r}; known: {sorted(_REGISTRY)}")
+        return cls.from_config(identifier.get("config", {}))
+    raise ValueError(
+        f"cannot interpret {identifier!r} as an optimizer: expected one of {sorted(_REGISTRY)}, "
+        'an Optimizer, or {"class_name": ..., "config": {...}}'
+    )

@@ -1,0 +1,270 @@
+"""Keras behaviour of Sequential: building, compile-time pairing, data checks before any update,
+History semantics, callbacks, weights and saving."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from logitnet import Sequential, callbacks, losses, models, optimizers
+from logitnet.layers import Dense, Input
+
+
+def _blobs(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    return (np.eye(3)[y] * 3 + rng.normal(0, 1, (n, 3))).astype(np.float32), y
+
+
+def _model(out=None, loss="sparse_categorical_crossentropy", **kw):
+    m = Sequential([Dense(8, "relu"), out or Dense(3, "softmax")], seed=0, **kw)
+    m.compile(optimizer=optimizers.Adam(0.01), loss=loss, metrics=["accuracy"])
+    return m
+
+
+def test_deferred_build_input_and_weights_order():
+    m = Sequential([Dense(4, "relu"), Dense(2, "softmax")])
+    assert not m.built
+    m.build((3,))
+    assert [w.shape for w in m.get_weights()] == [(3, 4), (4,), (4, 2), (2,)]
+    assert m.count_params() == 3 * 4 + 4 + 4 * 2 + 2
+    m2 = Sequential([Input(shape=(3,)), Dense(4, "relu"), Dense(2, "softmax")])
+    assert m2.count_params() == m.count_params()  # built from Input, as Keras
+    lines = []
+    m2.summary(print_fn=lines.append)
+    assert "dense_1 (Dense, softmax)" in lines[0] and "Total params: 26" in lines[0]
+    with pytest.raises(ValueError, match="weight 0 has shape \\(2, 4\\), expected \\(3, 4\\)"):
+        m.set_weights([np.zeros((2, 4)), np.zeros(4), np.zeros((4, 2)), np.zeros(2)])
+    with pytest.raises(ValueError, match="expected 4 weight arrays"):
+        m.set_weights([np.zeros((3, 4))])
+    with pytest.raises(ValueError, match="Input\\(...\\) must be the first"):
+        Sequential([Dense(2), Input((3,))])
+
+
+@pytest.mark.parametrize("last, loss, message", [
+    (Dense(3, "softmax"), losses.SparseCategoricalCrossentropy(from_logits=True), "already outputs probabilities"),
+    (Dense(3), "sparse_categorical_crossentropy", "linear and outputs logits"),
+    (Dense(1, "softmax"), "categorical_crossentropy", "softmax over one unit always outputs 1"),
+    (Dense(1, "sigmoid"), losses.BinaryCrossentropy(from_logits=True), "already outputs probabilities"),
+    (Dense(2, "relu"), "binary_crossentropy", "cannot follow a 'relu' output"),
+    (Dense(2, "softmax"), "binary_crossentropy", "cannot follow a 'softmax' output"),
+])
+def test_inconsistent_pairs_are_caught_at_compile(last, loss, message):
+    m = Sequential([Dense(4, "relu"), last])
+    with pytest.raises(ValueError, match=message):
+        m.compile(optimizer="adam", loss=loss)
+
+
+def test_predict_returns_probabilities_or_logits():
+    x, y = _blobs()
+    soft = _model()
+    soft.fit(x, y, epochs=2, verbose=0)
+    p = soft.predict(x, verbose=0)
+    np.testing.assert_allclose(p.sum(1), 1, rtol=1e-6)
+    np.testing.assert_array_equal(soft(x), p)
+    lin = _model(Dense(3), losses.SparseCategoricalCrossentropy(from_logits=True))
+    lin.fit(x, y, epochs=2, verbose=0)
+    logits = lin.predict(x, verbose=0)
+    assert (logits < 0).any() or (logits > 1).any()  # raw scores, not probabilities
+
+
+@pytest.mark.parametrize("make_bad, message", [
+    (lambda x, y: (x, np.where(y == 0, 3, y)), "class label 3 is out of range"),
+    (lambda x, y: (x, y + 0.5), "non-integer value"),
+    (lambda x, y: (x, np.eye(3)[y]), "these look one-hot: use CategoricalCrossentropy"),
+    (lambda x, y: (x, y[:-1]), "x has 120 samples but y has 119"),
+    (lambda x, y: (np.where(np.arange(len(x))[:, None] == 5, np.nan, x), y), "contains nan at row 5, column 0"),
+    (lambda x, y: (x[:, :2], y), "x has 2 features but the model expects 3"),
+    (lambda x, y: (x.astype(str), y), "x must be numeric"),
+    (lambda x, y: (x[:0], y[:0]), "x is empty"),
+])
+def test_bad_data_is_refused_before_any_update(make_bad, message):
+    x, y = _blobs()
+    m = _model()
+    m.fit(x[:10], y[:10], epochs=1, verbose=0)
+    before = m.get_weights()
+    bad_x, bad_y = make_bad(x, y)
+    with pytest.raises(ValueError, match=message):
+        m.fit(bad_x, bad_y, epochs=1, verbose=0)
+    for a, b in zip(before, m.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_hyperparameters_and_bce_targets():
+    x, y = _blobs()
+    m = _model()
+    for kwargs, message in [({"epochs": -1}, "epochs must be an integer >= 0"),
+                            ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+                            ({"validation_split": 1.0}, "validation_split must be in")]:
+        with pytest.raises(ValueError, match=message):
+            m.fit(x, y, verbose=0, **kwargs)
+    with pytest.raises(ValueError, match="learning_rate"):
+        optimizers.Adam(learning_rate=float("nan"))
+    b = _model(Dense(1, "sigmoid"), "binary_crossentropy")
+    with pytest.raises(ValueError, match=r"binary targets must lie in \[0, 1\], got 2"):
+        b.fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match="must be compiled first"):
+        Sequential([Dense(2, "softmax")]).fit(x, y)
+
+
+def test_target_shapes_keras_accepts():
+    x, y = _blobs()
+    a, b = _model(), _model()
+    a.fit(x, y, epochs=1, shuffle=False, verbose=0)
+    b.fit(x, y[:, None], epochs=1, shuffle=False, verbose=0)  # sparse labels (n, 1)
+    for u, v in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(u, v)
+    yb = (y == 0).astype(float)
+    c, d = _model(Dense(1, "sigmoid"), "binary_crossentropy"), _model(Dense(1, "sigmoid"), "binary_crossentropy")
+    c.fit(x, yb, epochs=1, shuffle=False, verbose=0)  # (n,) for one sigmoid unit
+    d.fit(x, yb[:, None], epochs=1, shuffle=False, verbose=0)
+    for u, v in zip(c.get_weights(), d.get_weights()):
+        np.testing.assert_array_equal(u, v)
+    e = _model(loss="categorical_crossentropy")
+    e.fit(x, np.eye(3)[y], epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="use SparseCategoricalCrossentropy"):
+        e.fit(x, y, verbose=0)
+
+
+class _BatchLosses(callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.losses = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append(logs["loss"])
+
+
+def test_epoch_loss_is_the_sample_weighted_mean_of_batch_losses():
+    x, y = _blobs(n=70)
+    m = _model()
+    rec = _BatchLosses()
+    hist = m.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0, callbacks=[rec])
+    sizes = [32, 32, 6]  # the short last batch weighs less
+    assert hist.history["loss"][0] == pytest.approx(np.dot(rec.losses, sizes) / 70, rel=1e-12)
+    assert set(hist.history) == {"loss", "accuracy"}
+
+
+def test_train_on_batch_returns_the_loss_before_the_update():
+    x, y = _blobs(n=16)
+    m = _model()
+    m.build((3,))
+    before = m.evaluate(x, y, batch_size=16, verbose=0)
+    loss, acc = m.train_on_batch(x, y)
+    assert loss == pytest.approx(before[0], rel=1e-6) and acc == pytest.approx(before[1])
+    assert m.test_on_batch(x, y)[0] < loss  # the step helped
+    assert m.train_on_batch(x, y, return_dict=True).keys() == {"loss", "accuracy"}
+
+
+def test_validation_and_weights():
+    x, y = _blobs(n=200)
+    m = _model()
+    hist = m.fit(x, y, epochs=2, validation_split=0.25, verbose=0)
+    assert set(hist.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    held = m.evaluate(x[150:], y[150:], verbose=0, return_dict=True)
+    assert hist.history["val_loss"][-1] == pytest.approx(held["loss"], rel=1e-6)
+    m2 = _model()
+    hist = m2.fit(x[:150], y[:150], epochs=1, validation_data=(x[150:], y[150:]), verbose=0)
+    assert "val_accuracy" in hist.history
+    # sample_weight and class_weight scale each sample's loss.
+    m3 = _model()
+    m3.build((3,))
+    w = np.linspace(0, 2, 200)
+    plain = m3.evaluate(x, y, verbose=0, return_dict=True)["loss"]
+    per = losses.sparse_categorical_crossentropy(y, m3.predict(x, verbose=0))
+    assert plain == pytest.approx(per.astype(np.float64).mean(), rel=1e-5)
+    weighted = m3.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)["loss"]
+    assert weighted == pytest.approx((per * w).mean(), rel=1e-5)
+
+
+def test_class_weight_equals_the_matching_sample_weight():
+    x, y = _blobs()
+    a, b = _model(), _model()
+    a.fit(x, y, epochs=1, shuffle=False, class_weight={0: 2.0, 2: 0.5}, verbose=0)
+    b.fit(x, y, epochs=1, shuffle=False, sample_weight=np.array([2.0, 1.0, 0.5])[y], verbose=0)
+    for u, v in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(u, v, rtol=1e-6)
+
+
+def test_same_seed_same_weights_and_different_seed_different():
+    x, y = _blobs()
+    runs = []
+    for seed in (5, 5, 6):
+        m = Sequential([Dense(8, "relu"), Dense(3, "softmax")], seed=seed)
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        m.fit(x, y, epochs=2, verbose=0)
+        runs.append(m.get_weights())
+    for u, v in zip(runs[0], runs[1]):
+        np.testing.assert_array_equal(u, v)
+    assert not np.array_equal(runs[0][0], runs[2][0])
+
+
+def test_early_stopping_restores_best_weights_and_checkpoints(tmp_path):
+    x, y = _blobs(n=200)
+    m = _model()
+    snapshots = []
+
+    class Snap(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append((logs["val_loss"], self.model.get_weights()))
+
+    stop = callbacks.EarlyStopping(monitor="val_loss", patience=1, min_delta=10.0, restore_best_weights=True)
+    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "m_{epoch:02d}.logitnet"))
+    hist = m.fit(x, y, epochs=20, validation_split=0.2, callbacks=[Snap(), stop, ckpt], verbose=0)
+    # min_delta=10 means no epoch counts as an improvement after the first: stop after 2 epochs.
+    assert len(hist.history["loss"]) == 2 and stop.stopped_epoch == 1
+    for a, b in zip(m.get_weights(), snapshots[0][1]):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m_01.logitnet", "m_02.logitnet"]
+    with pytest.raises(ValueError, match="monitors 'val_auc'"):
+        m.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.EarlyStopping(monitor="val_auc")])
+
+
+def test_terminate_on_nan():
+    x, y = _blobs()
+    m = Sequential([Dense(8, "relu"), Dense(3, "softmax")], seed=0)
+    m.compile(optimizer=optimizers.SGD(1e30), loss="sparse_categorical_crossentropy")
+    hist = m.fit(x * 1e10, y, epochs=5, batch_size=8, callbacks=[callbacks.TerminateOnNaN()], verbose=0)
+    assert len(hist.history["loss"]) == 1
+
+
+def test_progress_output(capsys):
+    x, y = _blobs()
+    _model().fit(x, y, epochs=2, verbose=2)
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out and "loss:" in out and "accuracy:" in out
+    _model().fit(x, y, epochs=1, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_save_and_load_round_trip_without_pickle(tmp_path):
+    x, y = _blobs()
+    m = _model()
+    m.fit(x, y, epochs=3, verbose=0)
+    path = tmp_path / "model.logitnet"
+    m.save(str(path))
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        assert all(n == "config.json" or n.endswith(".npy") for n in names)
+        assert json.loads(zf.read("config.json"))["format"] == "logitnet-model"
+        for n in names:
+            if n.endswith(".npy"):  # plain arrays: loadable with pickle refused
+                import io
+
+                np.load(io.BytesIO(zf.read(n)), allow_pickle=False)
+    loaded = models.load_model(str(path))
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), m.predict(x, verbose=0))
+    assert loaded.optimizer.get_config() == m.optimizer.get_config()
+    # Training continues identically from the saved optimizer state.
+    m.fit(x, y, epochs=1, shuffle=False, verbose=0)
+    loaded.fit(x, y, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(m.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    bad = tmp_path / "not_a_model.logitnet"
+    bad.write_bytes(b"hello")
+    with pytest.raises(ValueError, match="not a readable logitnet model file"):
+        models.load_model(str(bad))
+    with pytest.raises(FileNotFoundError):
+        models.load_model(str(tmp_path / "missing"))
