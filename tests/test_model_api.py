@@ -269,3 +269,17 @@ def test_save_and_load_round_trip_without_pickle(tmp_path):
         models.load_model(str(bad))
     with pytest.raises(FileNotFoundError):
         models.load_model(str(tmp_path / "missing"))
+
+
+def test_returned_outputs_are_not_overwritten_by_later_calls():
+    # Layers reuse work buffers between batches; what the model hands out must be the caller's own.
+    x, y = _blobs()
+    for last, loss in ((Dense(3), losses.SparseCategoricalCrossentropy(from_logits=True)),
+                       (Dense(3, "softmax"), "sparse_categorical_crossentropy")):
+        m = _model(last, loss)
+        first = m(x[:16])
+        kept = first.copy()
+        m(x[16:32])
+        m.predict_on_batch(x[32:48])
+        m.fit(x, y, epochs=1, batch_size=16, verbose=0)
+        np.testing.assert_array_equal(first, kept)

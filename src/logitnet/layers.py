@@ -54,6 +54,7 @@ class Dense:
             self.input_dim = Input(input_shape).shape[0]
         self.kernel = self.bias = self.kernel_grad = self.bias_grad = None
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._buffers: dict[str, np.ndarray] = {}
 
     # --- parameters -------------------------------------------------------------------------
     def param_shapes(self, input_dim: int) -> list[tuple[int, ...]]:
@@ -84,12 +85,27 @@ class Dense:
         return 0.0 if self.kernel_regularizer is None else self.kernel_regularizer.penalty(self.kernel)
 
     # --- computation ------------------------------------------------------------------------
+    def _buffer(self, key: str, shape: tuple[int, int]) -> np.ndarray:
+        """A work array reused while the batch shape stays the same (overwritten by the next batch)."""
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != self.kernel.dtype:
+            buf = self._buffers[key] = np.empty(shape, self.kernel.dtype)
+        return buf
+
     def forward(self, x: np.ndarray, activate: bool = True) -> np.ndarray:
-        """(n, in) -> (n, units); with activate=False, the pre-activation z (the logits of a head)."""
-        z = x @ self.kernel
+        """(n, in) -> (n, units); with activate=False, the pre-activation z (the logits of a head).
+
+        The result lives in a work buffer that the next forward pass overwrites.
+        """
+        z = np.matmul(x, self.kernel, out=self._buffer("z", (len(x), self.units)))
         if self.use_bias:
             z += self.bias
-        a = activations.forward(self.activation, z) if activate else z
+        if not activate or self.activation == "linear":
+            a = z
+        elif self.activation == "relu":
+            a = np.maximum(z, 0, out=self._buffer("a", z.shape))
+        else:
+            a = activations.forward(self.activation, z)
         self._cache = (x, z, a)
         return a
 
@@ -107,7 +123,9 @@ class Dense:
             self.kernel_regularizer.add_gradient(self.kernel, self.kernel_grad)
         if self.use_bias:
             np.sum(grad_z, axis=0, out=self.bias_grad)
-        return grad_z @ self.kernel.T if need_input_grad else None
+        if not need_input_grad:
+            return None
+        return np.matmul(grad_z, self.kernel.T, out=self._buffer("grad_x", (len(grad_z), self.input_dim)))
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, JSON-friendly."""

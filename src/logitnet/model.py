@@ -239,8 +239,9 @@ class Sequential:
         return loss, z
 
     def outputs_from_logits(self, z: np.ndarray) -> np.ndarray:
-        """What the model outputs for logits z: probabilities after softmax/sigmoid, else z."""
-        return activations.forward(self.layers[-1].activation, z)
+        """What the model outputs for logits z (a new array): probabilities after softmax/sigmoid, else z."""
+        out = activations.forward(self.layers[-1].activation, z)
+        return out.copy() if out is z else out
 
     # --- Keras API ----------------------------------------------------------------------------
     def fit(self, x: object = None, y: object = None, batch_size: int | None = 32, epochs: int = 1,
