@@ -1,27 +1,108 @@
-"""The `logitnet` command line."""
+"""The `logitnet` command line: train, evaluate, predict, info and numerics.
+
+Errors are one line on stderr with a non-zero exit (2 for usage errors); `--debug` shows the
+traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import secrets
 import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import DataError, Dataset
 
 
-def _numerics(args: argparse.Namespace) -> int:
-    from .numerics import report
+def _layers(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes such as 25,15, got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be >= 1, got {text!r}")
+    return sizes
 
-    print(report(args.dtype))
-    return 0
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _positive(kind: type):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     parser = argparse.ArgumentParser(
-        prog="logitnet",
-        description="Train and inspect classifiers whose losses are computed from logits, exactly.",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    num = sub.add_parser("numerics", help="show why losses are computed from logits (naive vs exact)")
+        prog="logitnet", parents=[common],
+        description="Train and use classifiers whose losses are computed from logits, exactly.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = sub.add_parser("train", parents=[common], help="train a classifier (default: the bundled digits)")
+    train.add_argument("data", nargs="?", metavar="DATA", help=".csv (with a header), .npz (x, y) or "
+                       ".npy features followed by LABELS; omit for the bundled handwritten digits")
+    train.add_argument("labels", nargs="?", metavar="LABELS", help=".npy labels when DATA is a .npy")
+    target = train.add_mutually_exclusive_group()
+    target.add_argument("--target", metavar="COL", help="CSV column holding the class (default: the last)")
+    target.add_argument("--targets", metavar="A,B,C", help="CSV 0/1 columns of a multi-label task")
+    target.add_argument("--multilabel", action="store_true",
+                        help="with no DATA: the digits' multi-label attributes (even, prime, loop, large)")
+    train.add_argument("--layers", type=_layers, default=[25, 15], help="hidden layer sizes (default 25,15)")
+    train.add_argument("--activation", choices=("relu", "tanh", "sigmoid"), default="relu")
+    train.add_argument("--epochs", type=_positive(int), default=40)
+    train.add_argument("--batch-size", type=_positive(int), default=32)
+    train.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop"), default="adam")
+    train.add_argument("--lr", type=_positive(float), default=None, help="learning rate (default: Keras')")
+    train.add_argument("--val-split", type=_fraction, default=0.1)
+    train.add_argument("--test-split", type=_fraction, default=0.2)
+    train.add_argument("--seed", type=int, default=None, help="fix every random choice (default: drawn and shown)")
+    train.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    train.add_argument("--out", metavar="FILE", default="model.logitnet", help="where to save the model")
+    train.add_argument("--plots", metavar="DIR", help="write PNG figures there (needs matplotlib)")
+    train.add_argument("--quiet", action="store_true", help="no progress display")
+    train.set_defaults(run=_train)
+
+    evaluate = sub.add_parser("evaluate", parents=[common], help="score a saved model on labelled data")
+    evaluate.add_argument("model", metavar="MODEL")
+    evaluate.add_argument("data", metavar="DATA")
+    evaluate.add_argument("labels", nargs="?", metavar="LABELS")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = sub.add_parser("predict", parents=[common], help="predict classes (CSV out)")
+    predict.add_argument("model", metavar="MODEL")
+    predict.add_argument("data", metavar="DATA")
+    predict.add_argument("--proba", action="store_true", help="add each class's probability")
+    predict.add_argument("--output", metavar="FILE", help="write the CSV there instead of to stdout")
+    predict.set_defaults(run=_predict)
+
+    info = sub.add_parser("info", parents=[common], help="show a saved model and how it was trained")
+    info.add_argument("model", metavar="MODEL")
+    info.set_defaults(run=_info)
+
+    num = sub.add_parser("numerics", parents=[common], help="show why losses are computed from logits")
     num.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                      help="precision of the inputs (default float32, as Keras)")
     num.set_defaults(run=_numerics)
@@ -29,9 +110,301 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for usage errors)."""
+    """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (DataError, ValueError, OSError, ImportError) as err:
+        if args.debug:
+            raise
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"logitnet {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+# --- train -------------------------------------------------------------------------------------
+def _train(args: argparse.Namespace) -> int:
+    from . import data
+    from .layers import Dense
+    from .model import Sequential
+
+    if args.plots:
+        from . import plotting
+
+        plotting.require_matplotlib()  # fail before training, not after
+    names = [t.strip() for t in args.targets.split(",")] if args.targets else None
+    if args.multilabel and args.data is not None:
+        raise DataError("--multilabel picks the bundled multi-label digits; for your own file use "
+                        "--targets A,B,C")
+    ds = data.load(args.data, args.labels, target=args.target, targets=names, multilabel=args.multilabel)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    train_idx, test_idx = _split(len(ds.x), args.test_split, args.val_split, seed)
+    mean, scale = _standardizer(ds.x[train_idx])
+    x = (ds.x - mean) / scale
+    if ds.multilabel:
+        n_out, out_act, loss, metric_names = ds.y.shape[1], "sigmoid", "binary_crossentropy", \
+            ["hamming_loss", "subset_accuracy"]
+    else:
+        n_out, out_act, loss, metric_names = len(ds.class_names), "softmax", \
+            "sparse_categorical_crossentropy", ["accuracy"]
+        if n_out < 2:
+            raise DataError(f"{ds.source}: the target has a single class ({ds.class_names[0]!r}); "
+                            "a classifier needs at least 2")
+    model = Sequential([Dense(u, args.activation) for u in args.layers] + [Dense(n_out, out_act)],
+                       seed=seed, dtype=args.dtype)
+    model.compile(optimizer=_optimizer(args.optimizer, args.lr), loss=loss, metrics=metric_names)
+    model.build((x.shape[1],))
+    shape = " -> ".join([str(x.shape[1])] + [f"{u} {args.activation}" for u in args.layers]
+                        + [f"{n_out} {out_act}"])
+    what = (f"{len(ds.class_names)} classes" if not ds.multilabel
+            else f"{ds.y.shape[1]} labels ({', '.join(ds.target_names)})")
+    print(f"Data: {ds.source}: {len(ds.x)} samples, {x.shape[1]} features, {what}")
+    print(f"Network: {shape} ({model.count_params():,} parameters), {args.optimizer} "
+          f"lr {model.optimizer.learning_rate:g}, seed {seed}")
+    print(f"Training on {len(train_idx)} samples ({args.val_split:.0%} of them for validation), "
+          f"testing on {len(test_idx)}")
+    callbacks = [] if args.quiet else [_progress(args.epochs)]
+    history = model.fit(x[train_idx], ds.y[train_idx], batch_size=args.batch_size, epochs=args.epochs,
+                        verbose=0, validation_split=args.val_split, callbacks=callbacks)
+    results = _report(model, x[test_idx], ds.y[test_idx], ds, "Test") if len(test_idx) else {}
+    model.metadata = {
+        "task": "multilabel" if ds.multilabel else "multiclass",
+        "feature_names": ds.feature_names, "target_names": ds.target_names, "class_names": ds.class_names,
+        "standardize": {"mean": mean.tolist(), "scale": scale.tolist()},
+        "training": {"data": ds.source, "samples": len(train_idx), "test_samples": len(test_idx),
+                     "layers": args.layers, "activation": args.activation, "epochs": args.epochs,
+                     "batch_size": args.batch_size, "optimizer": args.optimizer,
+                     "learning_rate": model.optimizer.learning_rate, "val_split": args.val_split,
+                     "test_split": args.test_split, "seed": seed, "dtype": args.dtype},
+        "history": history.history, "test_results": results,
+    }
+    model.save(args.out)
+    if args.plots:
+        _plots(Path(args.plots), model, history.history, x, ds, test_idx)
+    print(f"Model saved to {args.out}")
+    return 0
+
+
+def _split(n: int, test_split: float, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(n * test_split))
+    n_train = n - n_test
+    n_val = int(n_train * val_split)
+    if n < 10 or (test_split and n_test < 1) or n_train - n_val < 2 or (val_split and n_val < 1):
+        raise DataError(f"too few rows: {n} samples cannot be split into training, validation "
+                        f"({val_split:g}) and test ({test_split:g}) parts; give at least 10 rows")
+    return order[n_test:], order[:n_test]
+
+
+def _standardizer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    return mean, np.where(scale > 0, scale, 1.0)
+
+
+def _optimizer(name: str, lr: float | None):
+    from . import optimizers
+
+    cls = {"adam": optimizers.Adam, "sgd": optimizers.SGD, "rmsprop": optimizers.RMSprop}[name]
+    return cls() if lr is None else cls(learning_rate=lr)
+
+
+def _progress(epochs: int):
+    """On a terminal, a live `rich` progress bar over the epochs with a Keras-like line per epoch;
+    in a pipe or log (or without rich), just the lines."""
+    from . import callbacks
+
+    try:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    except ImportError:
+        return callbacks.ProgbarLogger(verbose=2)
+    console = Console()
+    if not console.is_terminal:
+        return callbacks.ProgbarLogger(verbose=2)
+
+    class RichProgress(callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = Progress(TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(),
+                                TimeElapsedColumn(), TextColumn("{task.fields[loss]}"), console=console)
+            self.bar.start()
+            self.task = self.bar.add_task("train", total=epochs, loss="")
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.console.print(f"Epoch {epoch + 1}/{epochs} - "
+                                   + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+            self.bar.update(self.task, advance=1, loss=f"loss {logs.get('loss', float('nan')):.4f}")
+
+        def on_train_end(self, logs=None):
+            self.bar.stop()
+
+    return RichProgress()
+
+
+# --- reports -----------------------------------------------------------------------------------
+def _report(model: Any, x: np.ndarray, y: np.ndarray, ds: Dataset, label: str) -> dict[str, float]:
+    from . import metrics
+
+    outputs = model.predict(x, verbose=0)
+    if ds.multilabel:
+        pred = metrics.multilabel_predict(outputs, 0.5, from_logits=False)
+        results = {"hamming_loss": metrics.hamming_loss(y, pred), "subset_accuracy": metrics.subset_accuracy(y, pred),
+                   "micro_f1": metrics.f1_score(y, pred, "micro"), "macro_f1": metrics.f1_score(y, pred, "macro")}
+        print(f"{label} hamming loss: {results['hamming_loss']:.4f}   subset accuracy: "
+              f"{results['subset_accuracy']:.4f}   micro F1: {results['micro_f1']:.4f}   "
+              f"macro F1: {results['macro_f1']:.4f}")
+        per = metrics.f1_score(y, pred, None)
+        width = max(len(n) for n in ds.target_names)
+        print("Per label:  " + "   ".join(f"{n.ljust(width)} F1 {f:.3f} ({int(y[:, k].sum())} positive)"
+                                         for k, (n, f) in enumerate(zip(ds.target_names, per))))
+        return {k: float(v) for k, v in results.items()}
+    pred = outputs.argmax(axis=1)
+    correct = int((pred == y).sum())
+    print(f"{label} accuracy: {correct / len(y):.4f} ({correct} of {len(y)})")
+    cm = metrics.confusion_matrix(y, pred, n_classes=len(ds.class_names))
+    print(_confusion_text(cm, ds.class_names))
+    return {"accuracy": correct / len(y)}
+
+
+def _confusion_text(cm: np.ndarray, names: list[str]) -> str:
+    width = max(max(len(n) for n in names), len(str(cm.max()))) + 1
+    lines = ["Confusion matrix (rows: true class, columns: predicted):",
+             " " * width + "".join(n.rjust(width + 1) for n in names)]
+    lines += [name.rjust(width) + "".join(str(v).rjust(width + 1) for v in row) for name, row in zip(names, cm)]
+    return "\n".join(lines)
+
+
+def _plots(folder: Path, model: Any, history: dict, x: np.ndarray, ds: Dataset, test_idx: np.ndarray) -> None:
+    from . import metrics, plotting
+
+    plotting.require_matplotlib()
+    written = [plotting.learning_curves(history, folder / "learning_curves.png")]
+    xt, yt = x[test_idx], ds.y[test_idx]
+    if len(test_idx):
+        if ds.multilabel:
+            pred = metrics.multilabel_predict(model.predict(xt, verbose=0), 0.5, from_logits=False)
+            written.append(plotting.per_label_f1(metrics.f1_score(yt, pred, None), ds.target_names,
+                                                 folder / "per_label_f1.png"))
+        else:
+            cm = metrics.confusion_matrix(yt, model.predict(xt, verbose=0).argmax(axis=1),
+                                          n_classes=len(ds.class_names))
+            written.append(plotting.confusion_matrix_plot(cm, ds.class_names, folder / "confusion_matrix.png"))
+    if x.shape[1] == 2 and not ds.multilabel:  # drawn in the data's own units
+        written.append(plotting.decision_regions(_Standardized(model), ds.x, ds.y, ds.class_names,
+                                                 folder / "decision_regions.png"))
+    print("Plots: " + ", ".join(str(p) for p in written))
+
+
+class _Standardized:
+    """The model seen from the data's own units: predict() applies the stored standardization."""
+
+    def __init__(self, model: Any) -> None:
+        self.model, self.layers = model, model.layers
+
+    def predict(self, x: np.ndarray, verbose: int = 0, **kw: Any) -> np.ndarray:
+        return self.model.predict(_scale(self.model, x), verbose=0, **kw)
+
+
+def _scale(model: Any, x: np.ndarray) -> np.ndarray:
+    std = model.metadata["standardize"]
+    return (x - np.asarray(std["mean"])) / np.asarray(std["scale"])
+
+
+# --- evaluate, predict, info, numerics ---------------------------------------------------------
+def _load(path: str):
+    from .saving import load_model
+
+    model = load_model(path)
+    if "feature_names" not in model.metadata:
+        raise DataError(f"{path} was not saved by `logitnet train`: it lacks the column names and "
+                        "scaling the command line needs; use it from Python instead")
+    return model
+
+
+def _features(model: Any, ds: Dataset) -> np.ndarray:
+    n_features = len(model.metadata["standardize"]["mean"])
+    if ds.x.shape[1] != n_features:
+        raise DataError(f"{ds.source} has {ds.x.shape[1]} features; the model was trained on {n_features}")
+    return _scale(model, ds.x)
+
+
+def _read_for(model: Any, path: str, labels: str | None, need_target: bool) -> Dataset:
+    from . import data
+
+    meta = model.metadata
+    multilabel = meta["task"] == "multilabel"
+    csv_file = Path(path).suffix.lower() == ".csv"
+    labelled_csv = csv_file and need_target
+    return data.load(path, labels,
+                     target=meta["target_names"][0] if labelled_csv and not multilabel else None,
+                     targets=meta["target_names"] if labelled_csv and multilabel else None,
+                     need_target=need_target, feature_names=meta["feature_names"] if csv_file else None,
+                     class_names=meta["class_names"])
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    model = _load(args.model)
+    ds = _read_for(model, args.data, args.labels, need_target=True)
+    if model.metadata["task"] == "multilabel" and not ds.multilabel:
+        raise DataError(f"{args.data}: the model is multi-label; the data must hold its 0/1 target columns")
+    ds.target_names = model.metadata["target_names"]
+    ds.class_names = model.metadata["class_names"]
+    _report(model, _features(model, ds), ds.y, ds, "Evaluation")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    model = _load(args.model)
+    meta = model.metadata
+    ds = _read_for(model, args.data, None, need_target=False)
+    outputs = model.predict(_features(model, ds), verbose=0)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if meta["task"] == "multilabel":
+        names = meta["target_names"]
+        writer.writerow(names + ([f"p({n})" for n in names] if args.proba else []))
+        for row in outputs:
+            writer.writerow([int(v >= 0.5) for v in row] + ([f"{v:.6g}" for v in row] if args.proba else []))
+    else:
+        classes = meta["class_names"]
+        writer.writerow(["prediction"] + ([f"p({c})" for c in classes] if args.proba else []))
+        for row in outputs:
+            writer.writerow([classes[int(row.argmax())]] + ([f"{v:.6g}" for v in row] if args.proba else []))
+    if args.output:
+        Path(args.output).write_text(buffer.getvalue())
+        print(f"Wrote {len(outputs)} predictions to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(buffer.getvalue())
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .saving import load_model
+
+    model = load_model(args.model)
+    model.summary()
+    meta = model.metadata
+    print(f"Loss: {type(model.loss).__name__ if model.loss else 'not compiled'}; optimizer: "
+          f"{model.optimizer.get_config() if model.optimizer else '-'}")
+    if "training" in meta:
+        t = meta["training"]
+        print(f"Trained on {t['samples']} samples of {t['data']} for {t['epochs']} epochs (batch "
+              f"{t['batch_size']}, {t['optimizer']} lr {t['learning_rate']:g}, seed {t['seed']}, {t['dtype']})")
+        if meta.get("class_names"):
+            print(f"Classes ({meta['target_names'][0]}): {', '.join(meta['class_names'])}")
+        else:
+            print(f"Labels: {', '.join(meta['target_names'])}")
+        if meta.get("test_results"):
+            print("Test results: " + ", ".join(f"{k} {v:.4f}" for k, v in meta["test_results"].items()))
+    return 0
+
+
+def _numerics(args: argparse.Namespace) -> int:
+    from .numerics import report
+
+    print(report(args.dtype))
+    return 0
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ class Sequential:
         self.metric_names: list = []
         self.stop_training = False
         self.history: callbacks_mod.History | None = None
+        self.metadata: dict[str, Any] = {}  # JSON-friendly notes saved with the model (class names, ...)
         for layer in layers or []:
             self.add(layer)
 

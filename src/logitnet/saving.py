@@ -27,10 +27,19 @@ def _array_bytes(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _write_member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    # A fixed date and mode make the same model give the same file, byte for byte.
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, data)
+
+
 def save_model(model: Any, filepath: str | os.PathLike, include_optimizer: bool = True) -> None:
     """Write `model` to `filepath` atomically: a temporary file in the same folder, then a rename."""
     model._require_built()
-    config: dict[str, Any] = {"format": FORMAT, "version": VERSION, "model": model.get_config()}
+    config: dict[str, Any] = {"format": FORMAT, "version": VERSION, "model": model.get_config(),
+                              "metadata": model.metadata}
     arrays = {f"weights/{i}": w for i, w in enumerate(model.weights)}
     if model.head is not None:
         loss = model.loss
@@ -48,10 +57,10 @@ def save_model(model: Any, filepath: str | os.PathLike, include_optimizer: bool 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr("config.json", json.dumps(config, indent=1))
+            with zipfile.ZipFile(fh, "w") as zf:
+                _write_member(zf, "config.json", json.dumps(config, indent=1).encode())
                 for name, arr in arrays.items():
-                    zf.writestr(f"{name}.npy", _array_bytes(arr))
+                    _write_member(zf, f"{name}.npy", _array_bytes(arr))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -90,6 +99,7 @@ def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:  # noq
             model = Sequential([Dense.from_config(c) for c in spec["layers"]], name=spec["name"],
                                seed=spec.get("seed"), dtype=spec["dtype"])
             model.build((int(spec["input_dim"]),))
+            model.metadata = config.get("metadata") or {}
             model.set_weights([_read_array(zf, f"weights/{i}") for i in range(len(model.weights))])
             if compile and "compile" in config:
                 from . import losses, optimizers

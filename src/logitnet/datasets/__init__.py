@@ -8,6 +8,9 @@ from importlib import resources
 import numpy as np
 
 SCENE_LABELS = ("car", "bus", "pedestrian")
+# Attributes of each digit's class, several true at once: the multi-label version of the digits.
+DIGIT_ATTRIBUTES = ("even", "prime", "loop", "large")
+_ATTRIBUTE_SETS = ({0, 2, 4, 6, 8}, {2, 3, 5, 7}, {0, 6, 8, 9}, {5, 6, 7, 8, 9})
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -15,6 +18,17 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     with resources.files(__package__).joinpath("data/digits.csv.gz").open("rb") as raw:
         table = np.loadtxt(gzip.open(raw), delimiter=",", dtype=np.int64)
     return (table[:, :64] / 16.0).astype(np.float32), table[:, 64]
+
+
+def load_digit_attributes() -> tuple[np.ndarray, np.ndarray]:
+    """The bundled digits with 4 labels each (multi-label): x (1797, 64), y (1797, 4) int64 0/1.
+
+    Columns follow DIGIT_ATTRIBUTES: even (0 2 4 6 8), prime (2 3 5 7), loop (0 6 8 9: a closed
+    loop as usually written) and large (5 to 9). A 6 is even, has a loop and is large.
+    """
+    x, digit = load_digits()
+    y = np.array([[d in members for members in _ATTRIBUTE_SETS] for d in digit], dtype=np.int64)
+    return x, y
 
 
 def make_blobs(n_samples: int = 2000, centers: object = ((-5, 2), (-2, -2), (1, 2), (5, -2)),

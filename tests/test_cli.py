@@ -1,0 +1,184 @@
+"""The `logitnet` command, driven as a user would: train / evaluate / predict / info, every error
+a one-line message with the right exit status, byte-identical reruns, and real PNG plots."""
+
+from __future__ import annotations
+
+import csv
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from logitnet import datasets
+
+
+def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "logitnet", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("cli")
+    x, y = datasets.make_blobs(300, seed=1)
+    colours = np.array(["red", "green", "blue", "gold"])[y]
+    write_csv(folder / "blobs.csv", ["width", "height", "colour"],
+              [[f"{a:.4f}", f"{b:.4f}", c] for (a, b), c in zip(x, colours)])
+    return folder
+
+
+def test_default_train_on_the_bundled_digits(work):
+    result = run("train", "--seed", "0", "--epochs", "30", "--out", "digits.logitnet", cwd=work)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Data: bundled UCI digits: 1797 samples, 64 features, 10 classes" in out
+    assert "Epoch 30/30" in out  # progress, one line per epoch when not on a terminal
+    accuracy = float(out.split("Test accuracy: ")[1].split()[0])
+    assert accuracy > 0.93
+    assert "Confusion matrix (rows: true class, columns: predicted):" in out
+    assert "Model saved to digits.logitnet" in out and (work / "digits.logitnet").is_file()
+    info = run("info", "digits.logitnet", cwd=work)
+    assert info.returncode == 0 and "Trained on 1438 samples of bundled UCI digits for 30 epochs" in info.stdout
+    assert "Classes (digit): 0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in info.stdout
+
+
+def test_same_seed_same_model_file_byte_for_byte(work):
+    for name in ("a.logitnet", "b.logitnet"):
+        assert run("train", "--seed", "7", "--epochs", "3", "--quiet", "--out", name, cwd=work).returncode == 0
+    assert (work / "a.logitnet").read_bytes() == (work / "b.logitnet").read_bytes()
+    run("train", "--seed", "8", "--epochs", "3", "--quiet", "--out", "c.logitnet", cwd=work)
+    assert (work / "a.logitnet").read_bytes() != (work / "c.logitnet").read_bytes()
+
+
+def test_csv_with_string_classes_then_evaluate_and_predict(work):
+    result = run("train", "blobs.csv", "--target", "colour", "--seed", "1", "--epochs", "20", "--quiet",
+                 "--out", "blobs.logitnet", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout.split("Test accuracy: ")[1].split()[0]) > 0.9
+    evaluation = run("evaluate", "blobs.logitnet", "blobs.csv", cwd=work)
+    assert evaluation.returncode == 0 and "Evaluation accuracy:" in evaluation.stdout
+    # Columns are matched by name, in any order; the original class names come back.
+    write_csv(work / "new.csv", ["height", "width"], [[2.0, -5.0], [-2.0, 5.0]])
+    pred = run("predict", "blobs.logitnet", "new.csv", "--proba", cwd=work)
+    assert pred.returncode == 0, pred.stderr
+    lines = pred.stdout.splitlines()
+    assert lines[0] == "prediction,p(blue),p(gold),p(green),p(red)"
+    assert [line.split(",")[0] for line in lines[1:]] == ["red", "gold"]
+    assert all(abs(sum(map(float, line.split(",")[1:])) - 1) < 1e-5 for line in lines[1:])
+    saved = run("predict", "blobs.logitnet", "blobs.csv", "--output", "out.csv", cwd=work)
+    assert saved.returncode == 0 and len((work / "out.csv").read_text().splitlines()) == 301
+
+
+def test_multilabel_default_and_npz_evaluation(work):
+    result = run("train", "--multilabel", "--seed", "0", "--epochs", "20", "--quiet", "--out", "ml.logitnet",
+                 cwd=work)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "4 labels (even, prime, loop, large)" in out
+    hamming = float(out.split("Test hamming loss: ")[1].split()[0])
+    assert hamming < 0.08
+    for key in ("subset accuracy:", "micro F1:", "macro F1:", "Per label:"):
+        assert key in out
+    x, y = datasets.load_digit_attributes()
+    np.savez(work / "ml.npz", x=x[:100], y=y[:100])
+    evaluation = run("evaluate", "ml.logitnet", "ml.npz", cwd=work)
+    assert evaluation.returncode == 0 and "Evaluation hamming loss:" in evaluation.stdout
+    pred = run("predict", "ml.logitnet", "ml.npz", cwd=work)
+    assert pred.stdout.splitlines()[0] == "even,prime,loop,large"
+
+
+def test_npy_pair(work):
+    x, y = datasets.load_digits()
+    np.save(work / "x.npy", x[:400])
+    np.save(work / "y.npy", y[:400])
+    result = run("train", "x.npy", "y.npy", "--seed", "0", "--epochs", "5", "--quiet", "--out", "npy.logitnet",
+                 cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert "Data: x.npy: 400 samples, 64 features, 10 classes" in result.stdout
+
+
+def _error(result: subprocess.CompletedProcess, status: int, message: str) -> None:
+    assert result.returncode == status, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    assert message in lines[-1], result.stderr
+    if status == 1:
+        assert len(lines) == 1
+
+
+def test_data_errors_are_one_line(work):
+    write_csv(work / "ragged.csv", ["a", "b", "label"], [[1, 2, "x"], [3, 4], [5, 6, "y"]])
+    write_csv(work / "text.csv", ["a", "b", "label"], [[1, 2, "x"], ["seven", 4, "y"]])
+    write_csv(work / "missing.csv", ["a", "b", "label"], [[1, 2, "x"], [3, "", "y"]])
+    write_csv(work / "few.csv", ["a", "b", "label"], [[1, 2, "x"], [3, 4, "y"], [5, 6, "x"]])
+    write_csv(work / "one_class.csv", ["a", "label"], [[i, "x"] for i in range(20)])
+    (work / "empty.csv").write_text("")
+    (work / "fake.logitnet").write_text("not a model")
+    cases = [
+        (("train", "nope.csv"), "no such file: nope.csv"),
+        (("train", "ragged.csv"), "ragged.csv, line 3: 2 fields, but the header has 3"),
+        (("train", "text.csv"), "text.csv, line 3, column 'a': 'seven' is not a number"),
+        (("train", "missing.csv"), "missing.csv, line 3, column 'b': missing value"),
+        (("train", "blobs.csv", "--target", "shade"), "no column named 'shade'; the columns are width, height, colour"),
+        (("train", "few.csv"), "too few rows: 3 samples"),
+        (("train", "one_class.csv"), "the target has a single class ('x')"),
+        (("train", "empty.csv"), "empty.csv is empty"),
+        (("train", "data.txt"), "no such file: data.txt"),
+        (("evaluate", "fake.logitnet", "blobs.csv"), "not a readable logitnet model file"),
+        (("info", "fake.logitnet"), "not a readable logitnet model file"),
+        (("predict", "missing.logitnet", "blobs.csv"), "no model file at 'missing.logitnet'"),
+    ]
+    for args, message in cases:
+        _error(run(*args, cwd=work), 1, message)
+    (work / "data.txt").write_text("a,b\n1,2\n")
+    _error(run("train", "data.txt", cwd=work), 1, "unsupported file type '.txt'; expected .csv, .npz or .npy")
+
+
+def test_usage_errors_exit_2_and_debug_shows_the_traceback(work):
+    _error(run("train", "--layers", "25,x", cwd=work), 2, "expected comma-separated layer sizes")
+    _error(run("train", "--epochs", "0", cwd=work), 2, "expected a positive int")
+    _error(run("train", "--bogus", cwd=work), 2, "unrecognized arguments: --bogus")
+    _error(run("frobnicate", cwd=work), 2, "invalid choice: 'frobnicate'")
+    debug = run("train", "nope.csv", "--debug", cwd=work)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "DataError: no such file" in debug.stderr
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_plots_are_real_pngs(work):
+    pytest.importorskip("matplotlib")
+    result = run("train", "blobs.csv", "--seed", "1", "--epochs", "5", "--quiet", "--plots", "figs",
+                 "--out", "p.logitnet", cwd=work)
+    assert result.returncode == 0, result.stderr
+    for name in ("learning_curves.png", "confusion_matrix.png", "decision_regions.png"):
+        width, height = _png_size(work / "figs" / name)
+        assert 300 <= width <= 4000 and 200 <= height <= 4000
+        assert 5_000 < (work / "figs" / name).stat().st_size < 2_000_000
+    ml = run("train", "--multilabel", "--seed", "0", "--epochs", "3", "--quiet", "--plots", "mlfigs",
+             "--out", "m.logitnet", cwd=work)
+    assert ml.returncode == 0, ml.stderr
+    _png_size(work / "mlfigs" / "per_label_f1.png")
+
+
+def test_plots_without_matplotlib_say_how_to_install_it(work, tmp_path):
+    blocker = tmp_path / "block"
+    (blocker / "matplotlib").mkdir(parents=True)
+    (blocker / "matplotlib" / "__init__.py").write_text("raise ImportError('matplotlib is blocked here')\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(blocker)}
+    result = run("train", "--epochs", "1", "--quiet", "--plots", "figs2", "--out", "q.logitnet", cwd=work, env=env)
+    _error(result, 1, 'plots need matplotlib: pip install "logitnet[plots]"')
