@@ -31,4 +31,17 @@ def test_the_two_fresh_machine_commands_are_what_ci_runs():
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
     test_command = 'pip install -e ".[test]" && python -m pytest -q'
     assert test_command in README and test_command in ci
-    assert "pip install . && logitnet numerics" in README
+    assert 'pip install ".[cli]" && logitnet train --seed 0' in README
+
+
+def test_the_first_command_prints_what_the_readme_shows(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "logitnet", "train", "--seed", "0"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    shown = README.split("The first command prints this")[1].split("```")[1]
+    for line in shown.strip().splitlines()[:3] + ["Model saved to model.logitnet"]:
+        assert line in out
+    accuracy = float(out.split("Test accuracy: ")[1].split()[0])
+    assert abs(accuracy - float(shown.split("Test accuracy: ")[1].split()[0])) < 0.02
