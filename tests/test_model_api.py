@@ -222,7 +222,7 @@ def test_early_stopping_restores_best_weights_and_checkpoints(tmp_path):
         m.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.EarlyStopping(monitor="val_auc")])
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # divergence is the point here
 def test_terminate_on_nan():
     x, y = _blobs()
     m = Sequential([Dense(8, "relu"), Dense(3, "softmax")], seed=0)
