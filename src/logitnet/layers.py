@@ -127,6 +127,12 @@ class Dense:
             return None
         return np.matmul(grad_z, self.kernel.T, out=self._buffer("grad_x", (len(grad_z), self.input_dim)))
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The weights are views of the model's buffer, which the model pickles and rebinds.
+        state = self.__dict__.copy()
+        state.update(kernel=None, bias=None, kernel_grad=None, bias_grad=None, _cache=None, _buffers={})
+        return state
+
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, JSON-friendly."""
         reg = self.kernel_regularizer

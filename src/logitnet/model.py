@@ -85,20 +85,31 @@ class Sequential:
         total = sum(int(np.prod(s)) for layer_shapes in shapes for s in layer_shapes)
         self.params = np.zeros(total, self.dtype)
         self.grads = np.zeros(total, self.dtype)
+        self._bind_views()
+        for layer in self.layers:
+            layer.initialize(self._init_rng)
+        self.built = True
+        if self.optimizer is not None:
+            self.optimizer.build(total, self.dtype)
+
+    def _bind_views(self) -> None:
+        """Give each layer views of its kernel and bias (and gradients) in the flat buffers."""
         offset, width = 0, self.input_dim
-        for layer, layer_shapes in zip(self.layers, shapes):
+        for layer in self.layers:
             ws, gs = [], []
-            for shape in layer_shapes:
+            for shape in layer.param_shapes(width):
                 size = int(np.prod(shape))
                 ws.append(self.params[offset:offset + size].reshape(shape))
                 gs.append(self.grads[offset:offset + size].reshape(shape))
                 offset += size
             layer.bind(width, ws, gs)
-            layer.initialize(self._init_rng)
             width = layer.units
-        self.built = True
-        if self.optimizer is not None:
-            self.optimizer.build(total, self.dtype)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled layers must view the unpickled buffers again, or updates would not reach them.
+        self.__dict__.update(state)
+        if self.built:
+            self._bind_views()
 
     @property
     def weights(self) -> list[np.ndarray]:
@@ -331,6 +342,12 @@ class Sequential:
         size = _check_batch_size(batch_size)
         return np.concatenate([self.predict_on_batch(features[i:i + size])
                                for i in range(0, len(features), size)])
+
+    def predict_logits(self, x: object, batch_size: int | None = 32) -> np.ndarray:
+        """The last layer's pre-activation outputs (n, units): the logits, whatever its activation."""
+        features = self._features(x)
+        size = _check_batch_size(batch_size)
+        return np.concatenate([self._logits(features[i:i + size]).copy() for i in range(0, len(features), size)])
 
     def predict_on_batch(self, x: object) -> np.ndarray:
         """Outputs for one batch (n, units)."""
