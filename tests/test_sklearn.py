@@ -150,3 +150,13 @@ def test_importing_logitnet_does_not_import_sklearn():
     code = "import sys, logitnet; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_feature_names_from_a_dataframe():
+    pd = pytest.importorskip("pandas")
+    X, y = _data()
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    clf = LogitNetClassifier(hidden_layer_sizes=(8,), epochs=3, random_state=0).fit(frame, y)
+    assert list(clf.feature_names_in_) == list(frame.columns) and clf.n_features_in_ == X.shape[1]
+    with pytest.warns(UserWarning, match="feature names"):
+        clf.predict(X)  # fitted with names, given none: scikit-learn's warning
