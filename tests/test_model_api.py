@@ -80,6 +80,8 @@ def test_predict_returns_probabilities_or_logits():
     (lambda x, y: (x[:, :2], y), "x has 2 features but the model expects 3"),
     (lambda x, y: (x.astype(str), y), "x must be numeric"),
     (lambda x, y: (x[:0], y[:0]), "x is empty"),
+    (lambda x, y: (np.where(np.arange(len(x))[:, None] == 7, np.inf, x), y), "contains inf at row 7"),
+    (lambda x, y: (x.astype(object), y), "x must be numeric"),
 ])
 def test_bad_data_is_refused_before_any_update(make_bad, message):
     x, y = _blobs()
@@ -127,6 +129,10 @@ def test_target_shapes_keras_accepts():
     e.fit(x, np.eye(3)[y], epochs=1, verbose=0)
     with pytest.raises(ValueError, match="use SparseCategoricalCrossentropy"):
         e.fit(x, y, verbose=0)
+    not_one_hot = np.eye(3)[y]
+    not_one_hot[4, :2] = 1
+    with pytest.raises(ValueError, match="row 4 sums to 2"):
+        e.fit(x, not_one_hot, verbose=0)
 
 
 class _BatchLosses(callbacks.Callback):
@@ -222,13 +228,24 @@ def test_early_stopping_restores_best_weights_and_checkpoints(tmp_path):
         m.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.EarlyStopping(monitor="val_auc")])
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # divergence is the point here
-def test_terminate_on_nan():
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_divergence_stops_training_and_keeps_the_last_finite_weights():
+    from logitnet.model import DivergenceWarning
+
     x, y = _blobs()
     m = Sequential([Dense(8, "relu"), Dense(3, "softmax")], seed=0)
     m.compile(optimizer=optimizers.SGD(1e30), loss="sparse_categorical_crossentropy")
-    hist = m.fit(x * 1e10, y, epochs=5, batch_size=8, callbacks=[callbacks.TerminateOnNaN()], verbose=0)
-    assert len(hist.history["loss"]) == 1
+    with pytest.warns(DivergenceWarning, match=r"training stopped at epoch 1, batch \d+: .* weights are "
+                                                r"those from before that batch"):
+        hist = m.fit(x * 1e10, y, epochs=5, batch_size=8, verbose=0)
+    assert all(np.isfinite(w).all() for w in m.get_weights())
+    assert hist.history == {}  # no epoch was completed
+    # TerminateOnNaN still stops on a non-finite batch loss reported to it.
+    stop = callbacks.TerminateOnNaN()
+    stop.set_model(m)
+    m.stop_training = False
+    stop.on_train_batch_end(0, {"loss": float("nan")})
+    assert m.stop_training
 
 
 def test_progress_output(capsys):

@@ -83,6 +83,11 @@ class Head:
             if arr.shape[1:] != (self.units,):
                 raise ValueError(f"{name} expects targets of shape (n, {self.units}), got {arr.shape}")
             check_prob_labels(arr)
+            sums = arr.sum(axis=1, dtype=np.float64)
+            off = np.flatnonzero(np.abs(sums - 1) > 1e-3)
+            if off.size:
+                raise ValueError(f"{name} expects each row of y to be one-hot or a probability "
+                                 f"distribution summing to 1; row {off[0]} sums to {sums[off[0]]:g}")
             return arr.astype(dtype, copy=False)
         if arr.ndim == 1 and self.units == 1:
             arr = arr[:, None]

@@ -8,6 +8,7 @@ last layer's activation is fused with the loss by the head (`head.py`).
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,10 @@ from .head import Head
 from .layers import Dense, Input
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped because a loss or an update was not finite; the weights were kept finite."""
 
 
 class Sequential:
@@ -42,6 +47,8 @@ class Sequential:
         self.stop_training = False
         self.history: callbacks_mod.History | None = None
         self.metadata: dict[str, Any] = {}  # JSON-friendly notes saved with the model (class names, ...)
+        self.diverged: str | None = None  # why the last training step was refused, if it was
+        self._backup: np.ndarray | None = None
         for layer in layers or []:
             self.add(layer)
 
@@ -244,10 +251,21 @@ class Sequential:
         return loss + self._penalty(), grad
 
     def _train_step(self, x: np.ndarray, targets: np.ndarray, weights: np.ndarray | None) -> tuple[float, np.ndarray]:
+        """One update; if the loss or the new weights are not finite, the weights stay as they were
+        and `self.diverged` is set (fit then stops)."""
         z = self._logits(x)
         loss, grad_z = self._batch_loss(z, targets, weights, need_grad=True)
+        if not np.isfinite(loss):
+            self.diverged = f"the loss is {loss}"
+            return loss, z
         self._backward(grad_z)
+        if self._backup is None or self._backup.shape != self.params.shape:
+            self._backup = np.empty_like(self.params)
+        np.copyto(self._backup, self.params)
         self.optimizer.apply(self.params, self.grads)
+        if not np.isfinite(np.add.reduce(self.params, dtype=np.float64)):  # NaN/inf reach the sum
+            np.copyto(self.params, self._backup)
+            self.diverged = "the update made weights infinite or NaN"
         return loss, z
 
     def outputs_from_logits(self, z: np.ndarray) -> np.ndarray:
@@ -300,13 +318,23 @@ class Sequential:
                 idx = order[step * batch_size:(step + 1) * batch_size]
                 cb.on_train_batch_begin(step)
                 wb = None if w_all is None else w_all[idx]
+                self.diverged = None
                 loss, z = self._train_step(x_all[idx], y_all[idx], wb)
+                if self.diverged:
+                    message = (f"training stopped at epoch {epoch + 1}, batch {step + 1}: {self.diverged}; "
+                               "the weights are those from before that batch (lower the learning rate, "
+                               "or check the data's scale)")
+                    warnings.warn(message, DivergenceWarning, stacklevel=2)
+                    self.stop_training = True
+                    break
                 loss_sum += loss * len(idx)
                 for m in train_metrics:
                     m.update_state(y_all[idx], z, wb)
                 cb.on_train_batch_end(step, {"loss": loss})
                 if self.stop_training:
                     break
+            if self.diverged:
+                break  # the epoch is incomplete: no epoch-end logs, callbacks or checkpoints
             logs = {"loss": loss_sum / n, **{m.name: m.result() for m in train_metrics}}
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in self._evaluate(*val, batch_size).items()})
@@ -361,7 +389,11 @@ class Sequential:
                        class_weight: dict | None = None, return_dict: bool = False):
         """One update on this batch; returns its loss (and metrics) computed before the update."""
         xb, yb, wb = self._prepare(x, y, sample_weight, class_weight)
+        self.diverged = None
         loss, z = self._train_step(xb, yb, wb)
+        if self.diverged:
+            warnings.warn(f"train_on_batch: {self.diverged}; the weights were not changed",
+                          DivergenceWarning, stacklevel=2)
         ms = self._make_metrics()
         for m in ms:
             m.update_state(yb, z, wb)
