@@ -182,3 +182,26 @@ def test_plots_without_matplotlib_say_how_to_install_it(work, tmp_path):
     env = {**__import__("os").environ, "PYTHONPATH": str(blocker)}
     result = run("train", "--epochs", "1", "--quiet", "--plots", "figs2", "--out", "q.logitnet", cwd=work, env=env)
     _error(result, 1, 'plots need matplotlib: pip install "logitnet[plots]"')
+
+
+def test_a_killed_run_resumes_to_the_same_model_file(work):
+    import signal
+    import time
+
+    args = ["train", "--seed", "3", "--epochs", "12", "--layers", "256,256", "--quiet"]
+    assert run(*args, "--out", "whole.logitnet", cwd=work).returncode == 0
+    ckpt = work / "cut.logitnet.checkpoint"
+    proc = subprocess.Popen([sys.executable, "-m", "logitnet", *args, "--out", "cut.logitnet"], cwd=work,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)  # mid-training, after at least one checkpoint
+    proc.wait()
+    assert ckpt.exists() and not (work / "cut.logitnet").exists()
+    resumed = run("train", "--resume", str(ckpt), "--quiet", cwd=work)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch" in resumed.stdout
+    assert (work / "cut.logitnet").read_bytes() == (work / "whole.logitnet").read_bytes()
+    assert not ckpt.exists()  # removed once the run completed
+    _error(run("train", "--resume", "blobs.csv", cwd=work), 1, "not a readable logitnet model file")

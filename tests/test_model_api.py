@@ -300,3 +300,23 @@ def test_returned_outputs_are_not_overwritten_by_later_calls():
         m.predict_on_batch(x[32:48])
         m.fit(x, y, epochs=1, batch_size=16, verbose=0)
         np.testing.assert_array_equal(first, kept)
+
+
+def test_checkpoint_then_resume_is_bit_identical(tmp_path):
+    x, y = _blobs(n=200)
+
+    def make():
+        m = Sequential([Dense(16, "relu"), Dense(3, "softmax")], seed=4)
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return m
+
+    whole = make()
+    whole.fit(x, y, epochs=6, validation_split=0.1, verbose=0)
+    cut = make()
+    cut.fit(x, y, epochs=3, validation_split=0.1, verbose=0,
+            callbacks=[callbacks.ModelCheckpoint(str(tmp_path / "ck{epoch}.logitnet"))])
+    resumed = models.load_model(str(tmp_path / "ck3.logitnet"))
+    assert resumed.metadata["training_state"]["epoch"] == 3
+    resumed.fit(x, y, epochs=6, initial_epoch=3, validation_split=0.1, verbose=0)
+    for a, b in zip(whole.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -118,7 +118,9 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save the model (or its weights) after each epoch, or only when `monitor` improves.
 
-    `filepath` may hold format fields such as '{epoch:02d}' or '{val_loss:.3f}'.
+    `filepath` may hold format fields such as '{epoch:02d}' or '{val_loss:.3f}'. A full checkpoint
+    also records the epoch and the shuffling generator's state: `load_model(path)` then
+    `fit(..., initial_epoch=epoch)` continues exactly as the uninterrupted run would have.
     """
 
     def __init__(self, filepath: str, monitor: str = "val_loss", verbose: int = 0,
@@ -143,6 +145,9 @@ class ModelCheckpoint(Callback):
             self.best = value
         from .saving import save_model  # saving imports the model; keep this module light
 
+        if not self.save_weights_only:  # all that resuming at the next epoch needs, bit for bit
+            self.model.metadata["training_state"] = {
+                "epoch": epoch + 1, "shuffle_rng": self.model.shuffle_rng.bit_generator.state}
         save_model(self.model, path, include_optimizer=not self.save_weights_only)
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved model to {path}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .callbacks import Callback
 from .data import DataError, Dataset
 
 
@@ -83,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="FILE", default="model.logitnet", help="where to save the model")
     train.add_argument("--plots", metavar="DIR", help="write PNG figures there (needs matplotlib)")
     train.add_argument("--quiet", action="store_true", help="no progress display")
+    train.add_argument("--checkpoint", metavar="FILE", help="checkpoint written after every epoch and "
+                       "removed at the end (default: OUT.checkpoint)")
+    train.add_argument("--resume", metavar="FILE", help="continue an interrupted run from its checkpoint "
+                       "(its data and settings are reused)")
     train.set_defaults(run=_train)
 
     evaluate = sub.add_parser("evaluate", parents=[common], help="score a saved model on labelled data")
@@ -114,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep Python's exit flush from failing
+        return 141
     except (DataError, ValueError, OSError, ImportError) as err:
         if args.debug:
             raise
@@ -123,11 +132,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --- train -------------------------------------------------------------------------------------
+_RUN_SETTINGS = ("data", "labels", "target", "targets", "multilabel", "layers", "activation", "epochs",
+                 "batch_size", "optimizer", "lr", "val_split", "test_split", "seed", "dtype", "out",
+                 "plots", "checkpoint")
+
+
 def _train(args: argparse.Namespace) -> int:
-    from . import data
+    from . import callbacks, data
     from .layers import Dense
     from .model import Sequential
+    from .saving import load_model
 
+    resumed = None
+    if args.resume:
+        resumed = load_model(args.resume)
+        settings = resumed.metadata.get("run_settings")
+        if not isinstance(settings, dict) or "training_state" not in resumed.metadata:
+            raise DataError(f"{args.resume} is not a checkpoint written by `logitnet train`")
+        args = argparse.Namespace(**{**settings, "resume": args.resume, "quiet": args.quiet, "debug": args.debug})
     if args.plots:
         from . import plotting
 
@@ -137,7 +159,9 @@ def _train(args: argparse.Namespace) -> int:
         raise DataError("--multilabel picks the bundled multi-label digits; for your own file use "
                         "--targets A,B,C")
     ds = data.load(args.data, args.labels, target=args.target, targets=names, multilabel=args.multilabel)
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    if args.seed is None:
+        args.seed = secrets.randbelow(2**31)
+    seed = args.seed
     train_idx, test_idx = _split(len(ds.x), args.test_split, args.val_split, seed)
     mean, scale = _standardizer(ds.x[train_idx])
     x = (ds.x - mean) / scale
@@ -150,10 +174,16 @@ def _train(args: argparse.Namespace) -> int:
         if n_out < 2:
             raise DataError(f"{ds.source}: the target has a single class ({ds.class_names[0]!r}); "
                             "a classifier needs at least 2")
-    model = Sequential([Dense(u, args.activation) for u in args.layers] + [Dense(n_out, out_act)],
-                       seed=seed, dtype=args.dtype)
-    model.compile(optimizer=_optimizer(args.optimizer, args.lr), loss=loss, metrics=metric_names)
-    model.build((x.shape[1],))
+    if resumed is None:
+        model = Sequential([Dense(u, args.activation) for u in args.layers] + [Dense(n_out, out_act)],
+                           seed=seed, dtype=args.dtype)
+        model.compile(optimizer=_optimizer(args.optimizer, args.lr), loss=loss, metrics=metric_names)
+        model.build((x.shape[1],))
+        initial_epoch, history_so_far = 0, {}
+    else:
+        model = resumed
+        initial_epoch = int(model.metadata["training_state"]["epoch"])
+        history_so_far = model.metadata.get("history_so_far", {})
     shape = " -> ".join([str(x.shape[1])] + [f"{u} {args.activation}" for u in args.layers]
                         + [f"{n_out} {out_act}"])
     what = (f"{len(ds.class_names)} classes" if not ds.multilabel
@@ -162,10 +192,16 @@ def _train(args: argparse.Namespace) -> int:
     print(f"Network: {shape} ({model.count_params():,} parameters), {args.optimizer} "
           f"lr {model.optimizer.learning_rate:g}, seed {seed}")
     print(f"Training on {len(train_idx)} samples ({args.val_split:.0%} of them for validation), "
-          f"testing on {len(test_idx)}")
-    callbacks = [] if args.quiet else [_progress(args.epochs)]
-    history = model.fit(x[train_idx], ds.y[train_idx], batch_size=args.batch_size, epochs=args.epochs,
-                        verbose=0, validation_split=args.val_split, callbacks=callbacks)
+          f"testing on {len(test_idx)}" + (f"; resuming after epoch {initial_epoch}" if resumed else ""))
+    checkpoint = args.checkpoint or f"{args.out}.checkpoint"
+    model.metadata.update(run_settings={k: getattr(args, k) for k in _RUN_SETTINGS},
+                          history_so_far=history_so_far)
+    cbs: list = [_HistoryKeeper(), callbacks.ModelCheckpoint(checkpoint)]
+    if not args.quiet:
+        cbs.append(_progress(args.epochs))
+    model.fit(x[train_idx], ds.y[train_idx], batch_size=args.batch_size, epochs=args.epochs, verbose=0,
+              validation_split=args.val_split, callbacks=cbs, initial_epoch=initial_epoch)
+    history = model.metadata.pop("history_so_far")
     results = _report(model, x[test_idx], ds.y[test_idx], ds, "Test") if len(test_idx) else {}
     model.metadata = {
         "task": "multilabel" if ds.multilabel else "multiclass",
@@ -176,13 +212,22 @@ def _train(args: argparse.Namespace) -> int:
                      "batch_size": args.batch_size, "optimizer": args.optimizer,
                      "learning_rate": model.optimizer.learning_rate, "val_split": args.val_split,
                      "test_split": args.test_split, "seed": seed, "dtype": args.dtype},
-        "history": history.history, "test_results": results,
+        "history": history, "test_results": results,
     }
     model.save(args.out)
+    Path(checkpoint).unlink(missing_ok=True)
     if args.plots:
-        _plots(Path(args.plots), model, history.history, x, ds, test_idx)
+        _plots(Path(args.plots), model, history, x, ds, test_idx)
     print(f"Model saved to {args.out}")
     return 0
+
+
+class _HistoryKeeper(Callback):
+    """Keeps the whole run's history in the model's metadata, so a checkpoint carries it."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for key, value in (logs or {}).items():
+            self.model.metadata["history_so_far"].setdefault(key, []).append(value)
 
 
 def _split(n: int, test_split: float, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

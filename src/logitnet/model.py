@@ -306,6 +306,7 @@ class Sequential:
             cbs.append(callbacks_mod.ProgbarLogger(verbose))
         cb = callbacks_mod.CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
         self.stop_training = False
+        self._resume_state(initial_epoch)
         train_metrics = self._make_metrics()
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
@@ -343,6 +344,15 @@ class Sequential:
                 break
         cb.on_train_end()
         return self.history
+
+    def _resume_state(self, initial_epoch: int) -> None:
+        """Restore the shuffling generator saved by ModelCheckpoint when resuming from its epoch."""
+        state = self.metadata.pop("training_state", None)
+        if initial_epoch and isinstance(state, dict) and state.get("epoch") == initial_epoch:
+            try:
+                self.shuffle_rng.bit_generator.state = state["shuffle_rng"]
+            except (KeyError, TypeError, ValueError) as err:
+                raise ValueError(f"the checkpoint's random generator state is unusable ({err})") from None
 
     def _evaluate(self, x: np.ndarray, targets: np.ndarray, weights: np.ndarray | None,
                   batch_size: int) -> dict[str, float]:
