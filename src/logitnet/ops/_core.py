@@ -59,6 +59,9 @@ _pool: ThreadPoolExecutor | None = None
 _threads: int | None = None
 
 
+_CPUS = os.cpu_count() or 1
+
+
 def num_threads() -> int:
     """Threads used for large batches: LOGITNET_NUM_THREADS, else min(2, cpu count)."""
     if _threads is not None:
@@ -69,7 +72,7 @@ def num_threads() -> int:
             return max(1, int(env))
         except ValueError:
             raise ValueError(f"LOGITNET_NUM_THREADS must be an integer, got {env!r}") from None
-    return max(1, min(2, os.cpu_count() or 1))
+    return max(1, min(2, _CPUS))
 
 
 def set_num_threads(n: int | None) -> None:
