@@ -1,86 +1,362 @@
-"""One-file model saving without pickle: a zip of JSON (architecture, compile settings) and .npy
-arrays (weights, optimizer state), read back with allow_pickle=False."""
+"""One-file model saving without pickle: a zip of JSON (architecture, compile settings, metadata)
+and .npy arrays (weights, optimizer state).
+
+Nothing lost: a save writes only what the loader accepts (finite arrays, JSON metadata), to a
+temporary file that replaces the target in one rename. Nothing executed: loading checks every
+part of the file against the format before it builds anything, bounds every size before it
+allocates, reads arrays with allow_pickle=False from memory, and refuses anything else with a
+`ModelFileError` naming what is wrong.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import io
 import json
+import math
 import os
+import reprlib
 import tempfile
 import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.lib import format as npy
+
+from . import activations, initializers, losses, metrics as metrics_mod, optimizers
+from .head import Head
 
 FORMAT = "logitnet-model"
 VERSION = 1
+# Bounds checked before anything is allocated; far above any model this library trains.
+MAX_UNITS = 2**24  # the widest layer (or input) a file may declare
+MAX_PARAMS = 2**31  # the most parameters a file may declare
+MAX_LAYERS = 4096
+MAX_CONFIG_BYTES = 32 * 2**20  # config.json, metadata included
+MAX_NPY_HEADER = 4096  # bytes; numpy writes 128 for these arrays
+MAX_METRICS = 64
+
+_LAYER_KEYS = ("units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
+               "kernel_regularizer", "name")
+_MODEL_KEYS = ("name", "dtype", "seed", "input_dim", "layers")
+_TOP_KEYS = {"format", "version", "model", "metadata", "compile", "optimizer_state"}
+_MODEL_DTYPES = ("float32", "float64")
+_SLOTS_NONNEGATIVE = ("velocity", "velocity_hat")  # running means of g²
+_LOSS_CHECKS = {  # key -> (test, what it must be)
+    "name": (lambda v: isinstance(v, str), "a string"),
+    "reduction": (lambda v: v in losses.REDUCTIONS, f"one of {losses.REDUCTIONS}"),
+    "dtype": (lambda v: v is None or v in ("float16", "float32", "float64"), "float16/32/64 or null"),
+    "from_logits": (lambda v: isinstance(v, bool), "true or false"),
+    "label_smoothing": (lambda v: _is_real(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "axis": (lambda v: _is_int(v) and abs(v) <= 64, "an integer"),
+    "ignore_class": (lambda v: v is None or _is_int(v), "an integer or null"),
+}
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 60
 
 
 class ModelFileError(ValueError):
     """A file that is not a logitnet model, or a damaged one."""
 
 
-def _array_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(arr, order="C"), allow_pickle=False)  # (ascontiguousarray makes 0-d 1-d)
-    return buf.getvalue()
+# --- small checks -----------------------------------------------------------------------------
+def _show(value: object) -> str:
+    return _short.repr(value)
 
 
-def _write_member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
-    # A fixed date and mode make the same model give the same file, byte for byte.
-    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o644 << 16
-    zf.writestr(info, data)
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def save_model(model: Any, filepath: str | os.PathLike, include_optimizer: bool = True) -> None:
-    """Write `model` to `filepath` atomically: a temporary file in the same folder, then a rename."""
-    model._require_built()
-    config: dict[str, Any] = {"format": FORMAT, "version": VERSION, "model": model.get_config(),
-                              "metadata": model.metadata}
-    arrays = {f"weights/{i}": w for i, w in enumerate(model.weights)}
-    if model.head is not None:
-        loss = model.loss
-        config["compile"] = {
-            "loss": {"class_name": type(loss).__name__, "config": loss.get_config()},
-            "optimizer": {"class_name": type(model.optimizer).__name__, "config": model.optimizer.get_config()},
-            "metrics": [m if isinstance(m, str) else m.name for m in model.metric_names],
-        }
-        if include_optimizer:
-            state = model.optimizer.get_state()
-            config["optimizer_state"] = sorted(state)
-            arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in state.items()})
-    path = Path(filepath)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _is_real(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
     try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w") as zf:
-                _write_member(zf, "config.json", json.dumps(config, indent=1).encode())
-                for name, arr in arrays.items():
-                    _write_member(zf, f"{name}.npy", _array_bytes(arr))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _int(value: object, where: str, low: int, high: int) -> int:
+    if not _is_int(value) or not low <= value <= high:
+        raise ModelFileError(f"{where} must be an integer in [{low}, {high}], got {_show(value)}")
+    return value
+
+
+def _dict(value: object, where: str, keys: tuple[str, ...] | None = None) -> dict:
+    """`value` as a dict; with `keys`, exactly those keys."""
+    if not isinstance(value, dict):
+        raise ModelFileError(f"{where} must be a JSON object, got {_show(value)}")
+    if keys is not None and set(value) != set(keys):
+        missing, extra = sorted(set(keys) - set(value)), sorted(set(value) - set(keys))
+        raise ModelFileError(f"{where} must have the keys {list(keys)}"
+                             + (f"; it lacks {missing}" if missing else "")
+                             + (f"; unknown keys {[_show(k) for k in extra]}" if extra else ""))
+    return value
+
+
+@contextlib.contextmanager
+def _refusing(what: str) -> Iterator[None]:
+    """Turn any failure inside (zipfile, zlib, numpy, json, a constructor) into a ModelFileError."""
+    try:
+        yield
+    except ModelFileError:
         raise
+    except MemoryError:
+        raise ModelFileError(f"{what}: not enough memory") from None
+    except Exception as err:  # noqa: BLE001 - a damaged file may make any of them fail
+        text = str(err) if len(str(err)) <= 200 else str(err)[:200] + "..."
+        raise ModelFileError(f"{what} ({type(err).__name__}: {text})") from None
 
 
-def _read_array(zf: zipfile.ZipFile, name: str) -> np.ndarray:
-    try:
-        return np.load(io.BytesIO(zf.read(f"{name}.npy")), allow_pickle=False)
-    except KeyError:
-        raise ModelFileError(f"the model file lacks the array {name!r}") from None
-    except ValueError as err:
-        raise ModelFileError(f"the array {name!r} in the model file is damaged: {err}") from None
+# --- the configuration ------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    """What a checked config.json describes; nothing in it is large."""
+
+    model: dict
+    shapes: list[tuple[int, ...]]
+    metadata: dict
+    loss: losses.Loss | None = None
+    optimizer: optimizers.Optimizer | None = None
+    metrics: list[str] = field(default_factory=list)
+    state_names: list[str] = field(default_factory=list)
+
+
+def _parse_json(raw: bytes) -> Any:
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+        keys = Counter(k for k, _ in pairs)
+        if len(keys) != len(pairs):
+            raise ModelFileError(f"config.json repeats the key {_show(keys.most_common(1)[0][0])}")
+        return dict(pairs)
+
+    with _refusing("config.json is not valid UTF-8 JSON"):
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
+
+
+def _check_layers(spec: list, input_dim: int) -> list[tuple[int, ...]]:
+    shapes, width, names = [], input_dim, set()
+    for i, layer in enumerate(spec):
+        where = f"model.layers[{i}]"
+        cfg = _dict(layer, where, _LAYER_KEYS)
+        units = _int(cfg["units"], f"{where}.units", 1, MAX_UNITS)
+        if not isinstance(cfg["activation"], str) or cfg["activation"] not in activations.ACTIVATIONS:
+            raise ModelFileError(f"{where}.activation must be one of {sorted(activations.ACTIVATIONS)}, "
+                                 f"got {_show(cfg['activation'])}")
+        for key in ("kernel_initializer", "bias_initializer"):
+            if not isinstance(cfg[key], str) or cfg[key] not in initializers.INITIALIZERS:
+                raise ModelFileError(f"{where}.{key} must be one of {sorted(initializers.INITIALIZERS)}, "
+                                     f"got {_show(cfg[key])}")
+        if not isinstance(cfg["use_bias"], bool):
+            raise ModelFileError(f"{where}.use_bias must be true or false, got {_show(cfg['use_bias'])}")
+        reg = cfg["kernel_regularizer"]
+        if reg is not None:
+            for key, value in _dict(reg, f"{where}.kernel_regularizer", ("l1", "l2")).items():
+                if not (_is_real(value) and value >= 0):
+                    raise ModelFileError(f"{where}.kernel_regularizer.{key} must be a finite number >= 0, "
+                                         f"got {_show(value)}")
+        if not isinstance(cfg["name"], str) or not cfg["name"] or cfg["name"] in names:
+            raise ModelFileError(f"{where}.name must be a non-empty string unique in the model, "
+                                 f"got {_show(cfg['name'])}")
+        names.add(cfg["name"])
+        shapes += [(width, units)] + ([(units,)] if cfg["use_bias"] else [])
+        width = units
+    return shapes
+
+
+def _check_compile(comp: object, last_layer: dict, plan: _Plan) -> None:
+    comp = _dict(comp, "compile", ("loss", "optimizer", "metrics"))
+    loss_spec = _dict(comp["loss"], "compile.loss", ("class_name", "config"))
+    name = loss_spec["class_name"]
+    if not isinstance(name, str):
+        raise ModelFileError(f"compile.loss.class_name must be a string, got {_show(name)}")
+    with _refusing(f"compile.loss.class_name {_show(name)} is not a logitnet loss"):
+        cls = type(losses.get(name))
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    for key, value in _dict(loss_spec["config"], "compile.loss.config").items():
+        if key not in allowed or key not in _LOSS_CHECKS:
+            raise ModelFileError(f"compile.loss.config has the unknown key {_show(key)} for {cls.__name__}")
+        test, wanted = _LOSS_CHECKS[key]
+        if not test(value):
+            raise ModelFileError(f"compile.loss.config.{key} must be {wanted}, got {_show(value)}")
+    with _refusing(f"compile.loss {_show(loss_spec)} is not a valid loss"):
+        plan.loss = losses.get({"class_name": cls.__name__, "config": loss_spec["config"]})
+    opt_spec = _dict(comp["optimizer"], "compile.optimizer", ("class_name", "config"))
+    for key, value in _dict(opt_spec["config"], "compile.optimizer.config").items():
+        if value is not None and not isinstance(value, (bool, int, float, str)):
+            raise ModelFileError(f"compile.optimizer.config.{key} must be a number, string, boolean or "
+                                 f"null, got {_show(value)}")
+    with _refusing(f"compile.optimizer {_show(opt_spec)} is not a valid optimizer"):
+        plan.optimizer = optimizers.get(opt_spec)
+    with _refusing(f"compile.loss {cls.__name__} does not fit the last layer"):
+        head = Head(last_layer["activation"], last_layer["units"], plan.loss)
+    names = comp["metrics"]
+    if not isinstance(names, list) or len(names) > MAX_METRICS or not all(isinstance(m, str) for m in names):
+        raise ModelFileError(f"compile.metrics must be a list of at most {MAX_METRICS} metric names, "
+                             f"got {_show(names)}")
+    for m in names:
+        with _refusing(f"compile.metrics has an unknown metric {_show(m)}"):
+            metrics_mod.get(m, head.task)
+    plan.metrics = list(names)
+
+
+def _check_config(config: object) -> _Plan:
+    """Check config.json's content against the format; nothing large is allocated."""
+    config = _dict(config, "config.json")
+    if config.get("format") != FORMAT:
+        raise ModelFileError(f'config.json says format {_show(config.get("format"))}, not "{FORMAT}"')
+    version = config.get("version")
+    if _is_int(version) and version > VERSION:
+        raise ModelFileError(f"it was written in format version {version} by a newer logitnet; this "
+                             f"logitnet reads version {VERSION}: upgrade logitnet to load it")
+    if not _is_int(version) or version != VERSION:
+        raise ModelFileError(f"config.json has the unknown format version {_show(version)}; expected {VERSION}")
+    unknown = set(config) - _TOP_KEYS
+    if unknown or "model" not in config or "metadata" not in config:
+        raise ModelFileError(f"config.json must have the keys model and metadata, and only {sorted(_TOP_KEYS)}; "
+                             f"got {sorted(_show(k) for k in config)}")
+    spec = _dict(config["model"], "model", _MODEL_KEYS)
+    if not isinstance(spec["name"], str):
+        raise ModelFileError(f"model.name must be a string, got {_show(spec['name'])}")
+    if not isinstance(spec["dtype"], str) or spec["dtype"] not in _MODEL_DTYPES:
+        raise ModelFileError(f"model.dtype must be one of {_MODEL_DTYPES}, got {_show(spec['dtype'])}")
+    if spec["seed"] is not None and not (_is_int(spec["seed"]) and 0 <= spec["seed"] < 2**4096):
+        raise ModelFileError(f"model.seed must be null or an integer >= 0, got {_show(spec['seed'])}")
+    input_dim = _int(spec["input_dim"], "model.input_dim", 1, MAX_UNITS)
+    layers = spec["layers"]
+    if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
+        raise ModelFileError(f"model.layers must be a list of 1 to {MAX_LAYERS} layer configs, got {_show(layers)}")
+    shapes = _check_layers(layers, input_dim)
+    n_params = sum(math.prod(s) for s in shapes)
+    if n_params > MAX_PARAMS:
+        raise ModelFileError(f"the model declares {n_params:,} parameters; at most {MAX_PARAMS:,} are loaded")
+    plan = _Plan(spec, shapes, _dict(config["metadata"], "metadata"))
+    if "compile" in config:
+        _check_compile(config["compile"], layers[-1], plan)
+    if "optimizer_state" in config:
+        names = config["optimizer_state"]
+        if plan.optimizer is None:
+            raise ModelFileError("config.json has an optimizer_state but no compile section")
+        expected = sorted(set(plan.optimizer.slot_names()) | {"iterations"})
+        if not isinstance(names, list) or sorted(n for n in names if isinstance(n, str)) != expected \
+                or len(names) != len(expected):
+            raise ModelFileError(f"optimizer_state must list {expected} for this {type(plan.optimizer).__name__}, "
+                                 f"got {_show(names)}")
+        plan.state_names = expected
+    return plan
+
+
+# --- arrays -----------------------------------------------------------------------------------
+def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple[int, ...], kinds: str) -> np.ndarray:
+    """Member `info` as an array of exactly `shape` and of a dtype kind in `kinds` (itemsize <= 8);
+    sizes are checked against `shape` before the data is read."""
+    name, count = info.filename, math.prod(shape)
+    limit = MAX_NPY_HEADER + 8 * count
+    if info.file_size > limit:
+        raise ModelFileError(f"{name} claims {info.file_size:,} bytes; an array of shape {shape} takes at most {limit:,}")
+    with _refusing(f"{name} is not a readable .npy array"), zf.open(info) as fh:
+        head = fh.read(min(info.file_size, MAX_NPY_HEADER))
+        buf = io.BytesIO(head)
+        version = npy.read_magic(buf)
+        if version not in ((1, 0), (2, 0)):
+            raise ModelFileError(f"{name} has .npy format version {version}; expected 1.0 or 2.0")
+        read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        got_shape, _, dtype = read_header(buf, max_header_size=MAX_NPY_HEADER)
+        if got_shape != shape:
+            raise ModelFileError(f"{name} has shape {_show(got_shape)}; the model needs {shape}")
+        if dtype.kind not in kinds or dtype.itemsize > 8 or dtype.hasobject or dtype.fields:
+            raise ModelFileError(f"{name} has dtype {dtype}; expected "
+                                 + ("float16, float32 or float64" if kinds == "f" else "an integer"))
+        expected = buf.tell() + count * dtype.itemsize
+        if info.file_size != expected:
+            raise ModelFileError(f"{name} holds {info.file_size:,} bytes; its header implies {expected:,}")
+        data = head + fh.read(expected - len(head))
+        if len(data) != expected or fh.read(1):
+            raise ModelFileError(f"{name} is truncated or too long")
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
+    if arr.shape != shape or arr.dtype != dtype:  # np.load read the same header; a second look costs nothing
+        raise ModelFileError(f"{name} did not read back as shape {shape}, dtype {dtype}")
+    if kinds == "f" and not np.isfinite(arr).all():
+        raise ModelFileError(f"{name} holds {arr[~np.isfinite(arr)][0]}; every value must be finite")
+    return arr
+
+
+def _as_dtype(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        out = arr.astype(dtype)
+    if not np.isfinite(out).all():
+        raise ModelFileError(f"{name} holds values too large for {dtype}")
+    return out
+
+
+# --- the zip ----------------------------------------------------------------------------------
+def _members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    with _refusing("the zip directory is damaged"):
+        infos = zf.infolist()
+    counts = Counter(i.filename for i in infos)
+    if len(counts) != len(infos):
+        raise ModelFileError(f"the zip holds the member {_show(counts.most_common(1)[0][0])} more than once")
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise ModelFileError(f"{_show(info.filename)} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ModelFileError(f"{_show(info.filename)} uses compression method {info.compress_type}; "
+                                 "expected stored or deflated")
+    return {i.filename: i for i in infos}
+
+
+def _read_config(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]) -> Any:
+    info = members.get("config.json")
+    if info is None:
+        raise ModelFileError("the zip has no config.json")
+    if info.file_size > MAX_CONFIG_BYTES:
+        raise ModelFileError(f"config.json claims {info.file_size:,} bytes; at most {MAX_CONFIG_BYTES:,} are read")
+    with _refusing("config.json cannot be read"), zf.open(info) as fh:
+        raw = fh.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ModelFileError(f"config.json is larger than {MAX_CONFIG_BYTES:,} bytes")
+    return _parse_json(raw)
+
+
+def _read_file(zf: zipfile.ZipFile) -> tuple[_Plan, list[np.ndarray], dict[str, np.ndarray]]:
+    """Check the whole zip: the config, then exactly the arrays it implies, each bounded first."""
+    members = _members(zf)
+    plan = _check_config(_read_config(zf, members))
+    weight_names = [f"weights/{i}.npy" for i in range(len(plan.shapes))]
+    state_names = {k: f"optimizer/{k}.npy" for k in plan.state_names}
+    expected = {"config.json", *weight_names, *state_names.values()}
+    if set(members) != expected:
+        missing, extra = sorted(expected - set(members)), sorted(set(members) - expected)
+        raise ModelFileError("the zip's members do not match its config.json"
+                             + (f"; it lacks {missing[:5]}" if missing else "")
+                             + (f"; unexpected {[_show(e) for e in extra[:5]]}" if extra else ""))
+    dtype = np.dtype(plan.model["dtype"])
+    weights = [_as_dtype(_read_array(zf, members[n], s, "f"), dtype, n) for n, s in zip(weight_names, plan.shapes)]
+    state: dict[str, np.ndarray] = {}
+    n_params = sum(w.size for w in weights)
+    for key, name in state_names.items():
+        if key == "iterations":
+            state[key] = _read_array(zf, members[name], (), "iu").astype(np.int64)
+            if not 0 <= int(state[key]) < 2**62:
+                raise ModelFileError(f"{name} must be an iteration count >= 0, got {int(state[key])}")
+        else:
+            state[key] = _as_dtype(_read_array(zf, members[name], (n_params,), "f"), dtype, name)
+            if key in _SLOTS_NONNEGATIVE and (state[key] < 0).any():
+                raise ModelFileError(f"{name} holds negative values; it is a running mean of squares")
+    return plan, weights, state
 
 
 def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A002 - Keras' name
-    """Read a model written by `save` / `save_model`: same architecture, weights and settings."""
+    """Read a model written by `save` / `save_model`: same architecture, weights and settings.
+
+    Raises FileNotFoundError for a missing file and ModelFileError for anything that is not a
+    complete, valid logitnet model file; the whole file is checked before the model is built.
+    """
     from .layers import Dense
     from .model import Sequential
 
@@ -88,29 +364,113 @@ def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:  # noq
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {str(path)!r}")
     try:
-        with zipfile.ZipFile(path) as zf:
-            config = json.loads(zf.read("config.json"))
-            if not isinstance(config, dict) or config.get("format") != FORMAT:
-                raise ModelFileError(f"{str(path)!r} is not a logitnet model file")
-            if config.get("version") != VERSION:
-                raise ModelFileError(f"{str(path)!r} has format version {config.get('version')!r}; "
-                                     f"this logitnet reads version {VERSION}")
-            spec = config["model"]
+        with open(path, "rb") as fh:
+            with _refusing("it is not a zip archive"):
+                zf = zipfile.ZipFile(fh)
+            with zf:
+                plan, weights, state = _read_file(zf)
+        with _refusing("the checked file could not be rebuilt into a model"):
+            spec = plan.model
             model = Sequential([Dense.from_config(c) for c in spec["layers"]], name=spec["name"],
-                               seed=spec.get("seed"), dtype=spec["dtype"])
-            model.build((int(spec["input_dim"]),))
-            model.metadata = config.get("metadata") or {}
-            model.set_weights([_read_array(zf, f"weights/{i}") for i in range(len(model.weights))])
-            if compile and "compile" in config:
-                from . import losses, optimizers
-
-                comp = config["compile"]
-                model.compile(optimizer=optimizers.get(comp["optimizer"]), loss=losses.get(comp["loss"]),
-                              metrics=comp["metrics"])
-                if "optimizer_state" in config:
-                    model.optimizer.build(model.params.size, model.dtype)
-                    model.optimizer.set_state({k: _read_array(zf, f"optimizer/{k}")
-                                               for k in config["optimizer_state"]})
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelFileError(f"{str(path)!r} is not a readable logitnet model file ({type(err).__name__}: {err})") from None
+                               seed=spec["seed"], dtype=spec["dtype"])
+            model.build((spec["input_dim"],))
+            model.set_weights(weights)
+            model.metadata = plan.metadata
+            if compile and plan.loss is not None:
+                model.compile(optimizer=plan.optimizer, loss=plan.loss, metrics=plan.metrics)
+                if state:
+                    model.optimizer.set_state(state)
+    except ModelFileError as err:
+        raise ModelFileError(f"{str(path)!r} is not a readable logitnet model file: {err}") from None
     return model
+
+
+# --- saving -----------------------------------------------------------------------------------
+def _describe(model: Any, include_optimizer: bool) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    config: dict[str, Any] = {"format": FORMAT, "version": VERSION, "model": model.get_config(),
+                              "metadata": model.metadata}
+    arrays = {f"weights/{i}": w for i, w in enumerate(model.weights)}
+    if model.head is not None:
+        config["compile"] = {
+            "loss": {"class_name": type(model.loss).__name__, "config": model.loss.get_config()},
+            "optimizer": {"class_name": type(model.optimizer).__name__, "config": model.optimizer.get_config()},
+            "metrics": [m if isinstance(m, str) else m.name for m in model.metric_names],
+        }
+        if include_optimizer:
+            state = model.optimizer.get_state()
+            config["optimizer_state"] = sorted(state)
+            arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in sorted(state.items())})
+    return config, arrays
+
+
+def _write_member(zf: zipfile.ZipFile, name: str, data: bytes | np.ndarray) -> None:
+    # A fixed date and mode make the same model give the same file, byte for byte.
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    if isinstance(data, bytes):
+        zf.writestr(info, data)
+        return
+    info.file_size = data.nbytes + MAX_NPY_HEADER  # an upper bound: decides ZIP64 for huge arrays
+    with zf.open(info, "w") as dest:  # streamed: no second copy of a large array in memory
+        npy.write_array(dest, np.ascontiguousarray(data) if data.ndim else data, allow_pickle=False)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable, where the system lets a folder be opened (not on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_model(model: Any, filepath: str | os.PathLike, include_optimizer: bool = True) -> None:
+    """Write `model` to `filepath` atomically: a temporary file in the same folder, fsync, rename.
+
+    The file then holds either the previous model or this one, never a part of it, even if the
+    process is killed. Raises ValueError (before writing) for what the loader would refuse:
+    non-finite weights or optimizer state, metadata that is not JSON, sizes beyond the bounds.
+    """
+    model._require_built()
+    config, arrays = _describe(model, include_optimizer)
+    try:
+        text = json.dumps(config, indent=1).encode()
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"model.metadata must hold only JSON values (dicts with string keys, lists, "
+                         f"strings, numbers, booleans, None): {err}") from None
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ValueError(f"the model's config and metadata take {len(text):,} bytes of JSON; at most "
+                         f"{MAX_CONFIG_BYTES:,} are allowed")
+    try:  # what is written must load: the loader's own checks, before touching the disk
+        _check_config(_parse_json(text))
+    except ModelFileError as err:
+        raise ValueError(f"this model cannot be saved in a form that loads back: {err}") from None
+    for name, arr in arrays.items():
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise ValueError(f"{name} holds non-finite values (NaN or inf); a model file keeps finite "
+                             "arrays only: train again (callbacks.TerminateOnNaN stops a diverging fit)")
+    path = Path(filepath)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):  # mkstemp makes 0o600; keep the target's mode, else rw-r--r--
+                os.fchmod(fh.fileno(), path.stat().st_mode & 0o777 if path.is_file() else 0o644)
+            with zipfile.ZipFile(fh, "w") as zf:
+                _write_member(zf, "config.json", text)
+                for name, arr in arrays.items():
+                    _write_member(zf, f"{name}.npy", arr)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
