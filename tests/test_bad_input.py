@@ -148,3 +148,19 @@ def test_cli_refuses_bad_numbers(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "inf.csv, line 3, column 'b': 'inf' is not a finite number" in result.stderr
+
+
+def test_cli_refuses_data_of_the_wrong_width(tmp_path):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "logitnet", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+
+    assert cli("train", "--seed", "0", "--epochs", "1", "--quiet", "--out", "m.logitnet").returncode == 0
+    np.savez(tmp_path / "narrow.npz", x=X[:, :3], y=Y)
+    for command in (("evaluate", "m.logitnet", "narrow.npz"), ("predict", "m.logitnet", "narrow.npz")):
+        result = cli(*command)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert "narrow.npz has 3 features; the model was trained on 64" in result.stderr
+    np.savez(tmp_path / "empty.npz", x=np.zeros((0, 64)), y=np.zeros(0))
+    result = cli("evaluate", "m.logitnet", "empty.npz")
+    assert result.returncode == 1 and "empty" in result.stderr
