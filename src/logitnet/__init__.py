@@ -1,7 +1,16 @@
 """logitnet: neural-network classifiers whose losses and gradients are computed from logits, exactly."""
 
 from . import (
-    activations, callbacks, datasets, initializers, layers, losses, metrics, models, ops, optimizers,
+    activations,
+    callbacks,
+    datasets,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    ops,
+    optimizers,
     regularizers,
 )
 from .layers import Dense, Input

@@ -143,7 +143,9 @@ class ModelCheckpoint(Callback):
             if not better or math.isnan(value):
                 return
             self.best = value
-        from .saving import save_model  # saving imports the model; keep this module light
+        from .saving import (
+            save_model,  # saving imports the model; keep this module light
+        )
 
         if not self.save_weights_only:  # all that resuming at the next epoch needs, bit for bit
             self.model.metadata["training_state"] = {

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from . import activations, callbacks as callbacks_mod, losses, metrics as metrics_mod, optimizers
+from . import activations, losses, optimizers
+from . import callbacks as callbacks_mod
+from . import metrics as metrics_mod
 from .head import Head
 from .layers import Dense, Input
 

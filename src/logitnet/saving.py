@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npy
 
-from . import activations, initializers, losses, metrics as metrics_mod, optimizers
+from . import activations, initializers, losses, optimizers
+from . import metrics as metrics_mod
 from .head import Head
 
 FORMAT = "logitnet-model"

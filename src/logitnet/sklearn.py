@@ -17,7 +17,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from . import callbacks, ops, regularizers
 from .layers import Dense
@@ -156,7 +161,8 @@ class LogitNetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be positive, got {self.hidden_layer_sizes!r}")
         penalty = regularizers.l2(self.alpha / (2 * self.batch_size)) if self.alpha else None
         if self._task == "multiclass":
-            out, loss = Dense(self.classes_.size, "softmax", kernel_regularizer=penalty), "sparse_categorical_crossentropy"
+            out = Dense(self.classes_.size, "softmax", kernel_regularizer=penalty)
+            loss = "sparse_categorical_crossentropy"
         else:
             units = 1 if self._task == "binary" else self.classes_.size
             out, loss = Dense(units, "sigmoid", kernel_regularizer=penalty), "binary_crossentropy"

@@ -15,8 +15,9 @@ _ATTRIBUTE_SETS = ({0, 2, 4, 6, 8}, {2, 3, 5, 7}, {0, 6, 8, 9}, {5, 6, 7, 8, 9})
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """UCI optical digits (bundled, see data/SOURCES.md): x (1797, 64) float32 in [0, 1], y (1797,) int64."""
-    with resources.files(__package__).joinpath("data/digits.csv.gz").open("rb") as raw:
-        table = np.loadtxt(gzip.open(raw), delimiter=",", dtype=np.int64)
+    with resources.files(__package__).joinpath("data/digits.csv.gz").open("rb") as raw, \
+            gzip.open(raw) as text:
+        table = np.loadtxt(text, delimiter=",", dtype=np.int64)
     return (table[:, :64] / 16.0).astype(np.float32), table[:, 64]
 
 

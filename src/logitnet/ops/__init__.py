@@ -5,7 +5,11 @@ default. Losses and gradients are taken from the logits with formulas that lose 
 """
 
 from ._core import num_threads, set_num_threads
-from .probs import InfiniteLossWarning, binary_cross_entropy_from_probs, cross_entropy_from_probs
+from .probs import (
+    InfiniteLossWarning,
+    binary_cross_entropy_from_probs,
+    cross_entropy_from_probs,
+)
 from .sigmoid import log_sigmoid, sigmoid, sigmoid_binary_cross_entropy, softplus
 from .softmax import log_softmax, logsumexp, softmax
 from .softmax_xent import softmax_cross_entropy

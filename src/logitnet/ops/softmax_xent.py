@@ -17,7 +17,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._core import F64, arange, as_float_array, block_size, for_row_blocks, row_sums, scratch
+from ._core import (
+    F64,
+    arange,
+    as_float_array,
+    block_size,
+    for_row_blocks,
+    row_sums,
+    scratch,
+)
 from .softmax import _FAST_MAX_SUM, _FAST_MIN_TERM, shift_rows, special_rows_info
 
 
