@@ -325,3 +325,32 @@ def test_matches_keras(name, kw, dtype, rtol):
         mine.apply(w, g)
     np.testing.assert_allclose(w, keras.ops.convert_to_numpy(var.value), rtol=rtol, atol=rtol / 10)
     assert mine.iterations == int(keras.ops.convert_to_numpy(kopt.iterations)) == len(grads)
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(0.1, momentum=0.9, nesterov=True), lambda: Adam(0.01, amsgrad=True),
+                                  lambda: RMSprop(0.01, momentum=0.5, centered=True)])
+def test_chunked_parallel_updates_equal_whole_vector_updates(make, monkeypatch):
+    # Large models update in cache-sized chunks over the ops' threads; the result must not change.
+    import logitnet.optimizers as optimizers_module
+    from logitnet import ops
+
+    rng = np.random.default_rng(0)
+    n = 3 * (1 << 17) + 12345
+    start = rng.normal(size=n).astype(np.float32)
+    grads = [rng.normal(size=n).astype(np.float32) for _ in range(3)]
+
+    def run(chunk: int, threads: int) -> np.ndarray:
+        monkeypatch.setattr(optimizers_module, "_CHUNK", chunk)
+        ops.set_num_threads(threads)
+        w, opt = start.copy(), make()
+        for g in grads:
+            opt.apply(w, g)
+        return w
+
+    try:
+        whole = run(1 << 30, 1)
+        np.testing.assert_array_equal(run(1 << 17, 1), whole)
+        np.testing.assert_array_equal(run(1 << 17, 2), whole)
+        np.testing.assert_array_equal(run(1 << 12, 2), whole)
+    finally:
+        ops.set_num_threads(None)

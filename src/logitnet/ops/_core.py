@@ -92,7 +92,8 @@ def block_size(dtype: np.dtype) -> int:
 
 
 def for_row_blocks(
-    n: int, width: int, work: Callable[[int, int], None], block_elements: int = _BLOCK_ELEMENTS
+    n: int, width: int, work: Callable[[int, int], None], block_elements: int = _BLOCK_ELEMENTS,
+    parallel_min: int = _PARALLEL_MIN,
 ) -> None:
     """Call work(lo, hi) over row blocks of about `block_elements`, in parallel for large inputs.
 
@@ -108,7 +109,7 @@ def for_row_blocks(
                 work(lo, min(lo + step, n))
 
     threads = num_threads()
-    if threads == 1 or n * width < _PARALLEL_MIN or len(starts) < 2:
+    if threads == 1 or n * width < parallel_min or len(starts) < 2:
         run(starts)
         return
     # Contiguous shares, one per thread; the calling thread takes the first itself, so exactly
