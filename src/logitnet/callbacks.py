@@ -215,9 +215,13 @@ class CallbackList:
     def __getattr__(self, hook: str):
         if not hook.startswith("on_"):
             raise AttributeError(hook)
+        # Only the callbacks that override this hook: the per-batch hooks run at every step.
+        methods = [getattr(cb, hook) for cb in self.callbacks
+                   if getattr(type(cb), hook) is not getattr(Callback, hook)]
 
         def call(*args: Any) -> None:
-            for cb in self.callbacks:
-                getattr(cb, hook)(*args)
+            for method in methods:
+                method(*args)
 
+        setattr(self, hook, call)  # found once; later lookups skip __getattr__
         return call

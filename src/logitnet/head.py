@@ -12,7 +12,8 @@ import numpy as np
 
 from . import losses as losses_mod
 from .ops.sigmoid import binary_cross_entropy
-from .ops.softmax_xent import check_int_labels, check_prob_labels, cross_entropy
+from .ops.softmax_xent import _xent_rows as xent_rows
+from .ops.softmax_xent import check_int_labels, check_prob_labels
 
 _FIX_SOFTMAX = ("use Dense(n_classes, activation='softmax') with from_logits=False, or "
                 "activation='linear' with from_logits=True (logitnet computes the loss from the "
@@ -115,7 +116,8 @@ class Head:
         if self.family == "softmax":
             if ls:
                 targets = targets * (1 - ls) + ls / self.units
-            return cross_entropy(z, targets, need_grad)
+            # Targets were checked once, before training (check_targets): go straight to the rows.
+            return xent_rows(z, targets, need_grad)
         if ls:
             targets = targets * (1 - ls) + 0.5 * ls
         loss, grad = binary_cross_entropy(z, targets, need_grad=need_grad)

@@ -85,11 +85,12 @@ class Dense:
         return 0.0 if self.kernel_regularizer is None else self.kernel_regularizer.penalty(self.kernel)
 
     # --- computation ------------------------------------------------------------------------
-    def _buffer(self, key: str, shape: tuple[int, int]) -> np.ndarray:
+    def _buffer(self, key: str, shape: tuple[int, int], dtype: np.dtype | None = None) -> np.ndarray:
         """A work array reused while the batch shape stays the same (overwritten by the next batch)."""
+        dtype = self.kernel.dtype if dtype is None else np.dtype(dtype)
         buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != self.kernel.dtype:
-            buf = self._buffers[key] = np.empty(shape, self.kernel.dtype)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._buffers[key] = np.empty(shape, dtype)
         return buf
 
     def forward(self, x: np.ndarray, activate: bool = True) -> np.ndarray:
@@ -117,12 +118,18 @@ class Dense:
         if self._cache is None:
             raise RuntimeError(f"layer {self.name!r}: backward() called before forward()")
         x, z, a = self._cache
-        grad_z = activations.backward(self.activation, z, a, grad_out) if activate else grad_out
+        if not activate or self.activation == "linear":
+            grad_z = grad_out
+        elif self.activation == "relu":  # in the layer's buffers: no allocation per batch
+            mask = np.greater(z, 0, out=self._buffer("mask", z.shape, np.bool_))
+            grad_z = np.multiply(grad_out, mask, out=self._buffer("grad_z", z.shape))
+        else:
+            grad_z = activations.backward(self.activation, z, a, grad_out)
         np.matmul(x.T, grad_z, out=self.kernel_grad)
         if self.kernel_regularizer is not None:
             self.kernel_regularizer.add_gradient(self.kernel, self.kernel_grad)
         if self.use_bias:
-            np.sum(grad_z, axis=0, out=self.bias_grad)
+            np.add.reduce(grad_z, axis=0, out=self.bias_grad)
         if not need_input_grad:
             return None
         return np.matmul(grad_z, self.kernel.T, out=self._buffer("grad_x", (len(grad_z), self.input_dim)))

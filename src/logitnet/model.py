@@ -196,7 +196,7 @@ class Sequential:
         if arr.shape[1] != self.input_dim:
             raise ValueError(f"{name} has {arr.shape[1]} features but the model expects {self.input_dim}")
         out = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not np.isfinite(out).all():
+        if not np.isfinite(np.add.reduce(out, axis=None, dtype=np.float64)) and not np.isfinite(out).all():
             row, col = np.argwhere(~np.isfinite(out))[0]
             raise ValueError(f"{name} contains {out[row, col]} at row {row}, column {col}; "
                              "features must be finite")
@@ -379,8 +379,8 @@ class Sequential:
     def predict(self, x: object, batch_size: int | None = 32, verbose: str | int = "auto") -> np.ndarray:
         """Outputs (n, units): probabilities after a softmax/sigmoid output, logits after a linear one."""
         features = self._features(x)
-        size = _check_batch_size(batch_size)
-        return np.concatenate([self.predict_on_batch(features[i:i + size])
+        size = max(_check_batch_size(batch_size), 1024)  # larger chunks are faster; memory stays bounded
+        return np.concatenate([self.outputs_from_logits(self._logits(features[i:i + size]))
                                for i in range(0, len(features), size)])
 
     def predict_logits(self, x: object, batch_size: int | None = 32) -> np.ndarray:
