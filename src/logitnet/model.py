@@ -196,7 +196,8 @@ class Sequential:
         if arr.shape[1] != self.input_dim:
             raise ValueError(f"{name} has {arr.shape[1]} features but the model expects {self.input_dim}")
         out = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not np.isfinite(np.add.reduce(out, axis=None, dtype=np.float64)) and not np.isfinite(out).all():
+        # One summing pass finds NaN or inf (they reach the sum); a sum that overflows is rechecked.
+        if not np.isfinite(np.add.reduce(out, axis=None)) and not np.isfinite(out).all():
             row, col = np.argwhere(~np.isfinite(out))[0]
             raise ValueError(f"{name} contains {out[row, col]} at row {row}, column {col}; "
                              "features must be finite")
