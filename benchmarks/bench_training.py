@@ -211,13 +211,8 @@ class Trainer:
         return float(np.mean(np.asarray(self.forward(x)).argmax(axis=1) == y))
 
 
-class LogitnetTrainer(Trainer):
-    label = "logitnet"
-
-    def __init__(self, workload: Workload, init: list[np.ndarray], data: Data) -> None:
-        self.model = build_logitnet(workload, data.n_features)
-        self.model.set_weights(init)
-        self.data, self.batch_size = data, workload.batch_size
+class KerasAPITrainer(Trainer):
+    """A contender with Keras' API (logitnet and Keras): fit one epoch, model(x), predict(x)."""
 
     def train_epoch(self) -> None:
         self.model.fit(self.data.x_train, self.data.y_train, batch_size=self.batch_size,
@@ -228,6 +223,15 @@ class LogitnetTrainer(Trainer):
 
     def predict(self, x: np.ndarray) -> object:
         return self.model.predict(x, verbose=0)
+
+
+class LogitnetTrainer(KerasAPITrainer):
+    label = "logitnet"
+
+    def __init__(self, workload: Workload, init: list[np.ndarray], data: Data) -> None:
+        self.model = build_logitnet(workload, data.n_features)
+        self.model.set_weights(init)
+        self.data, self.batch_size = data, workload.batch_size
 
 
 TORCH_VARIANTS: dict[str, dict[str, bool]] = {
@@ -272,7 +276,7 @@ class TorchTrainer(Trainer):
             return self.net(self.torch.from_numpy(x))
 
 
-class KerasTrainer(Trainer):
+class KerasTrainer(KerasAPITrainer):
     label = "Keras"
 
     def __init__(self, workload: Workload, init: list[np.ndarray], data: Data) -> None:
@@ -286,16 +290,6 @@ class KerasTrainer(Trainer):
                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         self.model.set_weights(init)
         self.data, self.batch_size = data, workload.batch_size
-
-    def train_epoch(self) -> None:
-        self.model.fit(self.data.x_train, self.data.y_train, batch_size=self.batch_size,
-                       epochs=1, verbose=0)
-
-    def forward(self, x: np.ndarray) -> object:
-        return self.model(x)
-
-    def predict(self, x: np.ndarray) -> object:
-        return self.model.predict(x, verbose=0)
 
 
 class SklearnTrainer(Trainer):
