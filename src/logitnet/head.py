@@ -115,11 +115,11 @@ class Head:
         ls = getattr(self.loss, "label_smoothing", 0.0)
         if self.family == "softmax":
             if ls:
-                targets = targets * (1 - ls) + ls / self.units
+                targets = losses_mod.smooth_categorical(targets, ls, self.units)
             # Targets were checked once, before training (check_targets): go straight to the rows.
             return xent_rows(z, targets, need_grad)
         if ls:
-            targets = targets * (1 - ls) + 0.5 * ls
+            targets = losses_mod.smooth_binary(targets, ls)
         loss, grad = binary_cross_entropy(z, targets, need_grad=need_grad)
         mean = loss.mean(axis=1, dtype=np.float64).astype(z.dtype)  # Keras: mean over the labels
         return mean, None if grad is None else grad / np.asarray(self.units, z.dtype)

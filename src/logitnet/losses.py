@@ -28,6 +28,16 @@ def _smoothing(label_smoothing: float) -> float:
     return ls
 
 
+def smooth_categorical(y: np.ndarray, label_smoothing: float, n_classes: int) -> np.ndarray:
+    """Keras' label smoothing for class rows (n, C): y·(1 − ls) + ls / C."""
+    return y.astype(np.float64) * (1.0 - label_smoothing) + label_smoothing / n_classes
+
+
+def smooth_binary(y: np.ndarray, label_smoothing: float) -> np.ndarray:
+    """Keras' label smoothing for 0/1 targets: y·(1 − ls) + ls / 2."""
+    return y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+
+
 def _pred(y_pred: object, dtype: str | None) -> np.ndarray:
     p = as_float_array(y_pred, "y_pred")
     return p if dtype is None else p.astype(dtype)
@@ -56,7 +66,7 @@ def binary_crossentropy(
     y = _same_rank(np.asarray(y_true, dtype=np.float64), pred)
     ls = _smoothing(label_smoothing)
     if ls:
-        y = y * (1.0 - ls) + 0.5 * ls
+        y = smooth_binary(y, ls)
     if from_logits:
         elementwise = _bce_from_logits(pred, y)[0]
     else:
@@ -85,7 +95,7 @@ def categorical_crossentropy(
         )
     ls = _smoothing(label_smoothing)
     if ls:
-        y = y.astype(np.float64) * (1.0 - ls) + ls / pred.shape[-1]
+        y = smooth_categorical(y, ls, pred.shape[-1])
     if from_logits:
         return _ce_from_logits(pred, y)[0]
     return cross_entropy_from_probs(pred, y)
