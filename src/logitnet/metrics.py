@@ -9,6 +9,8 @@ the concatenated data. Zero divisions give 0.0, never NaN or a warning.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from decimal import Decimal, localcontext
 from functools import lru_cache
 
@@ -248,7 +250,7 @@ def _read(task: str, y_true: object, logits: object) -> tuple[np.ndarray, np.nda
     return _indicators(y.reshape(z.shape), "y_true"), z
 
 
-class Metric:
+class Metric(ABC):
     """Base: update_state(y_true, logits, sample_weight) per batch, result() for the epoch."""
 
     tasks = TASKS
@@ -261,18 +263,18 @@ class Metric:
         self.task, self.name = task, name
         self.reset_state()
 
+    @abstractmethod
     def reset_state(self) -> None:
         """Forget every batch seen."""
-        raise NotImplementedError
 
     def update_state(self, y_true: Array, logits: Array, sample_weight: Array | None = None) -> None:
         """Add a batch: logits (n, C|L) or (n,), y_true as the task reads it, weights (n,)."""
         labels, z = _read(self.task, y_true, logits)
         self._update(labels, z, _sample_weight(sample_weight, z.shape[0]))
 
+    @abstractmethod
     def result(self) -> float:
         """The metric over every batch since the last reset."""
-        raise NotImplementedError
 
     def __call__(self, y_true: Array, logits: Array, sample_weight: Array | None = None) -> float:
         """Update with a batch, then return result() (as Keras)."""
