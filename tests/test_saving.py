@@ -13,6 +13,7 @@ import time
 import tracemalloc
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -514,6 +515,14 @@ def test_fuzz_well_formed_arrays(tmp_path, small_file, data):
 
 
 # --- atomic saves -----------------------------------------------------------------------------
+def _size(path: Path) -> int:
+    """The file's size, or -1 if it was renamed away meanwhile."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork and SIGKILL")
 def test_save_survives_sigkill(tmp_path):
     """A process saving a large model again and again, killed at random moments (mostly mid-save):
@@ -523,10 +532,9 @@ def test_save_survives_sigkill(tmp_path):
         m.build()
     assert models[0].count_params() > 2_000_000
     path, rng = tmp_path / "big.logitnet", np.random.default_rng(0)
-    start = time.perf_counter()
-    save_model(models[0], tmp_path / "timing.logitnet")
-    seconds = time.perf_counter() - start  # kills then land before, during and after a save
-    (tmp_path / "timing.logitnet").unlink()
+    save_model(models[0], tmp_path / "size.logitnet")
+    full_size = (tmp_path / "size.logitnet").stat().st_size  # kills land when a temp file is part-written
+    (tmp_path / "size.logitnet").unlink()
     existed = False
     for i in range(20):
         with warnings.catch_warnings():
@@ -538,7 +546,12 @@ def test_save_survives_sigkill(tmp_path):
                     save_model(models[k % 2], path)
             finally:
                 os._exit(1)
-        time.sleep(rng.uniform(0.05, 1.2) * seconds)
+        old_temps = set(tmp_path.glob(".big.logitnet.*.tmp"))
+        target = rng.uniform(0.0, 1.0) * full_size
+        for _ in range(20_000):  # until a new temp file reaches the target size (or ~20 s pass)
+            if any(_size(t) >= target for t in set(tmp_path.glob(".big.logitnet.*.tmp")) - old_temps):
+                break
+            time.sleep(0.001)
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
