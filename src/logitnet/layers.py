@@ -53,6 +53,7 @@ class Dense:
         if input_shape is not None:  # Keras' legacy Dense(..., input_shape=(d,)) on the first layer
             self.input_dim = Input(input_shape).shape[0]
         self.kernel = self.bias = self.kernel_grad = self.bias_grad = None
+        self._kernel_bias = self._kernel_bias_grad = None
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._buffers: dict[str, np.ndarray] = {}
 
@@ -61,12 +62,19 @@ class Dense:
         """Shapes of this layer's weights in Keras order: kernel (in, units), bias (units,)."""
         return [(input_dim, self.units)] + ([(self.units,)] if self.use_bias else [])
 
-    def bind(self, input_dim: int, weights: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        """Attach views of the model's parameter and gradient buffers."""
+    def bind(self, input_dim: int, params: np.ndarray, grads: np.ndarray) -> None:
+        """Attach views of this layer's slice of the model's flat parameter and gradient buffers.
+
+        The slice holds the kernel (in, units) then the bias (units,): together they are one
+        (in + 1, units) matrix, so an input ending in a column of ones needs one GEMM for x·W + b.
+        """
         self.input_dim = input_dim
-        self.kernel, self.kernel_grad = weights[0], grads[0]
+        rows = input_dim + (1 if self.use_bias else 0)
+        self._kernel_bias = params.reshape(rows, self.units)
+        self._kernel_bias_grad = grads.reshape(rows, self.units)
+        self.kernel, self.kernel_grad = self._kernel_bias[:input_dim], self._kernel_bias_grad[:input_dim]
         if self.use_bias:
-            self.bias, self.bias_grad = weights[1], grads[1]
+            self.bias, self.bias_grad = self._kernel_bias[input_dim], self._kernel_bias_grad[input_dim]
 
     def initialize(self, rng: np.random.Generator) -> None:
         """Draw the initial kernel and bias from `rng`, in place."""
@@ -90,46 +98,63 @@ class Dense:
         dtype = self.kernel.dtype if dtype is None else np.dtype(dtype)
         buf = self._buffers.get(key)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self._buffers[key] = np.empty(shape, dtype)
+            buf = self._buffers[key] = np.ones(shape, dtype)  # "out" relies on its last column of ones
         return buf
 
-    def forward(self, x: np.ndarray, activate: bool = True) -> np.ndarray:
-        """(n, in) -> (n, units); with activate=False, the pre-activation z (the logits of a head).
+    def forward(self, x: np.ndarray, activate: bool = True, augment: bool = False) -> np.ndarray:
+        """x (n, in) -> outputs (n, units); with activate=False the pre-activation z (a head's logits).
 
-        The result lives in a work buffer that the next forward pass overwrites.
+        x may also be (n, in + 1) ending in a column of ones, which folds the bias into the GEMM;
+        augment=True returns such an array, (n, units + 1), for the next layer. The result lives in
+        a work buffer that the next forward pass overwrites.
         """
-        z = np.matmul(x, self.kernel, out=self._buffer("z", (len(x), self.units)))
-        if self.use_bias:
+        n, units = len(x), self.units
+        folded = x.shape[1] != self.input_dim
+        if folded and not self.use_bias:
+            x, folded = x[:, :-1], False
+        z = np.matmul(x, self._kernel_bias if folded else self.kernel, out=self._buffer("z", (n, units)))
+        if self.use_bias and not folded:
             z += self.bias
-        if not activate or self.activation == "linear":
+        out = self._buffer("out", (n, units + 1)) if augment else None
+        activation = self.activation if activate else "linear"
+        if activation == "relu":  # backward takes its mask from z > 0, z being contiguous
+            a = np.maximum(z, 0, out=z if out is None else out[:, :units])
+        elif activation == "linear":
             a = z
-        elif self.activation == "relu":
-            a = np.maximum(z, 0, out=self._buffer("a", z.shape))
+            if out is not None:
+                out[:, :units] = z
         else:
-            a = activations.forward(self.activation, z)
-        self._cache = (x, z, a)
-        return a
+            a = activations.forward(activation, z)
+            if out is not None:
+                out[:, :units] = a
+        self._cache = (x, z, a, folded)
+        return a if out is None else out
 
     def backward(self, grad_out: np.ndarray, activate: bool = True, need_input_grad: bool = True) -> np.ndarray | None:
         """Given dL/d(output) (n, units), fill the weight gradients and return dL/dx (n, in).
 
         With activate=False, grad_out is dL/dz (the head already went through the activation).
+        grad_out may be overwritten.
         """
         if self._cache is None:
             raise RuntimeError(f"layer {self.name!r}: backward() called before forward()")
-        x, z, a = self._cache
-        if not activate or self.activation == "linear":
+        x, z, a, folded = self._cache
+        activation = self.activation if activate else "linear"
+        if activation == "linear":
             grad_z = grad_out
-        elif self.activation == "relu":  # in the layer's buffers: no allocation per batch
+        elif activation == "relu":  # in place, with a mask buffer: no allocation per batch
             mask = np.greater(z, 0, out=self._buffer("mask", z.shape, np.bool_))
-            grad_z = np.multiply(grad_out, mask, out=self._buffer("grad_z", z.shape))
+            grad_z = np.multiply(grad_out, mask, out=grad_out)
         else:
-            grad_z = activations.backward(self.activation, z, a, grad_out)
-        np.matmul(x.T, grad_z, out=self.kernel_grad)
+            grad_z = activations.backward(activation, z, a, grad_out)
+        if folded:  # [x, 1]ᵀ·grad_z gives the kernel's and the bias' gradients in one GEMM
+            np.matmul(x.T, grad_z, out=self._kernel_bias_grad)
+        else:
+            np.matmul(x.T, grad_z, out=self.kernel_grad)
+            if self.use_bias:
+                np.add.reduce(grad_z, axis=0, out=self.bias_grad)
         if self.kernel_regularizer is not None:
             self.kernel_regularizer.add_gradient(self.kernel, self.kernel_grad)
-        if self.use_bias:
-            np.add.reduce(grad_z, axis=0, out=self.bias_grad)
         if not need_input_grad:
             return None
         return np.matmul(grad_z, self.kernel.T, out=self._buffer("grad_x", (len(grad_z), self.input_dim)))
@@ -137,7 +162,8 @@ class Dense:
     def __getstate__(self) -> dict[str, Any]:
         # The weights are views of the model's buffer, which the model pickles and rebinds.
         state = self.__dict__.copy()
-        state.update(kernel=None, bias=None, kernel_grad=None, bias_grad=None, _cache=None, _buffers={})
+        state.update(kernel=None, bias=None, kernel_grad=None, bias_grad=None, _kernel_bias=None,
+                     _kernel_bias_grad=None, _cache=None, _buffers={})
         return state
 
     def get_config(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from . import callbacks as callbacks_mod
 from . import metrics as metrics_mod
 from .head import Head
 from .layers import Dense, Input
+from .ops._core import all_finite
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -105,13 +106,9 @@ class Sequential:
         """Give each layer views of its kernel and bias (and gradients) in the flat buffers."""
         offset, width = 0, self.input_dim
         for layer in self.layers:
-            ws, gs = [], []
-            for shape in layer.param_shapes(width):
-                size = int(np.prod(shape))
-                ws.append(self.params[offset:offset + size].reshape(shape))
-                gs.append(self.grads[offset:offset + size].reshape(shape))
-                offset += size
-            layer.bind(width, ws, gs)
+            size = sum(int(np.prod(shape)) for shape in layer.param_shapes(width))
+            layer.bind(width, self.params[offset:offset + size], self.grads[offset:offset + size])
+            offset += size
             width = layer.units
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -196,8 +193,7 @@ class Sequential:
         if arr.shape[1] != self.input_dim:
             raise ValueError(f"{name} has {arr.shape[1]} features but the model expects {self.input_dim}")
         out = np.ascontiguousarray(arr, dtype=self.dtype)
-        # One summing pass finds NaN or inf (they reach the sum); a sum that overflows is rechecked.
-        if not np.isfinite(np.add.reduce(out, axis=None)) and not np.isfinite(out).all():
+        if not all_finite(out):
             row, col = np.argwhere(~np.isfinite(out))[0]
             raise ValueError(f"{name} contains {out[row, col]} at row {row}, column {col}; "
                              "features must be finite")
@@ -236,7 +232,7 @@ class Sequential:
     def _logits(self, x: np.ndarray) -> np.ndarray:
         a = x
         for layer in self.layers[:-1]:
-            a = layer.forward(a)
+            a = layer.forward(a, augment=True)  # hidden outputs end in a column of ones (the bias)
         return self.layers[-1].forward(a, activate=False)
 
     def _backward(self, grad_z: np.ndarray) -> None:
@@ -246,7 +242,7 @@ class Sequential:
             grad = self.layers[i].backward(grad, activate=i != last, need_input_grad=i > 0)
 
     def _penalty(self) -> float:
-        return sum(layer.penalty() for layer in self.layers)
+        return sum([layer.penalty() for layer in self.layers if layer.kernel_regularizer is not None])
 
     def _batch_loss(self, z: np.ndarray, targets: np.ndarray, weights: np.ndarray | None,
                     need_grad: bool) -> tuple[float, np.ndarray | None]:
@@ -266,7 +262,7 @@ class Sequential:
             self._backup = np.empty_like(self.params)
         np.copyto(self._backup, self.params)
         self.optimizer.apply(self.params, self.grads)
-        if not np.isfinite(np.add.reduce(self.params, dtype=np.float64)):  # NaN/inf reach the sum
+        if not all_finite(self.params):
             np.copyto(self.params, self._backup)
             self.diverged = "the update made weights infinite or NaN"
         return loss, z
@@ -311,6 +307,7 @@ class Sequential:
         self.stop_training = False
         self._resume_state(initial_epoch)
         train_metrics = self._make_metrics()
+        batch_begin, batch_end = cb.on_train_batch_begin, cb.on_train_batch_end
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
@@ -320,7 +317,7 @@ class Sequential:
             loss_sum = 0.0
             for step in range(steps):
                 idx = order[step * batch_size:(step + 1) * batch_size]
-                cb.on_train_batch_begin(step)
+                batch_begin(step)
                 wb = None if w_all is None else w_all[idx]
                 self.diverged = None
                 loss, z = self._train_step(x_all[idx], y_all[idx], wb)
@@ -334,7 +331,7 @@ class Sequential:
                 loss_sum += loss * len(idx)
                 for m in train_metrics:
                     m.update_state(y_all[idx], z, wb)
-                cb.on_train_batch_end(step, {"loss": loss})
+                batch_end(step, {"loss": loss})
                 if self.stop_training:
                     break
             if self.diverged:

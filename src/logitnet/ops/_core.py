@@ -171,3 +171,19 @@ def arange(n: int) -> np.ndarray:
     if r is None or r.size < n:
         r = _local.arange = np.arange(max(n, 1024))
     return r[:n]
+
+
+def row_starts(n: int, width: int) -> np.ndarray:
+    """0, width, 2·width, ... (n,) as intp: flat offsets of the rows of an (n, width) array, cached."""
+    key = (n, width)
+    cache = getattr(_local, "row_starts", None)
+    if cache is None or cache[0] != key:
+        cache = _local.row_starts = (key, np.arange(0, n * width, width, dtype=np.intp))
+    return cache[1]
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """True when every element of `a` is finite. NaN and ±inf reach a·a (one fast BLAS pass); only
+    when that overflows are the elements checked one by one."""
+    flat = a.reshape(-1)
+    return bool(np.isfinite(np.dot(flat, flat))) or bool(np.isfinite(flat).all())

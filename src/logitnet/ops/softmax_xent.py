@@ -23,6 +23,7 @@ from ._core import (
     as_float_array,
     block_size,
     for_row_blocks,
+    row_starts,
     row_sums,
     scratch,
 )
@@ -95,6 +96,9 @@ def check_prob_labels(labels: np.ndarray) -> None:
         raise ValueError(f"label probabilities must be finite and >= 0, got {bad.item()!r}")
 
 
+_SMALL = 1 << 12  # elements below which a sparse batch is one block, handled directly
+
+
 def _xent_rows(z: np.ndarray, labels: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Loss (n,) and grad (n, C) for rows z (n, C) and int labels (n,) or label rows (n, C)."""
     n, width = z.shape
@@ -103,6 +107,10 @@ def _xent_rows(z: np.ndarray, labels: np.ndarray, need_grad: bool) -> tuple[np.n
     loss = np.empty(n, z.dtype)
     grad = np.empty((n, width), z.dtype) if need_grad else None
     sparse = labels.ndim == 1
+    if sparse and n * width <= _SMALL:  # one small block (a training batch): no block machinery
+        with np.errstate(all="ignore"):
+            _sparse_block(z, labels, loss, grad)
+        return loss, grad
 
     def work(lo: int, hi: int) -> None:
         zb, yb, lb = z[lo:hi], labels[lo:hi], loss[lo:hi]
@@ -130,7 +138,7 @@ def _count_nonzero(y: np.ndarray) -> int:
     return int(np.count_nonzero(y))
 
 
-FastKernel = Callable[[np.ndarray, np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
+FastKernel = Callable[[np.ndarray, np.ndarray, np.ndarray, "np.ndarray | None"], "np.ndarray | None"]
 ExactRows = Callable[[np.ndarray, np.ndarray, bool], "tuple[np.ndarray, np.ndarray | None]"]
 
 
@@ -138,13 +146,14 @@ def _fill_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarr
                 fast: FastKernel, exact: ExactRows) -> None:
     """Fill loss (r,) and grad (r, C) for a block: float16/32 rows take `fast` (unshifted, which
     flags the rows it cannot do exactly); those rows and float64 ones take `exact`."""
-    todo = arange(zb.shape[0])
     if zb.dtype != F64:
         redo = fast(zb, yb, loss, grad)
-        if not redo.any():
+        if redo is None:
             return
         todo = np.flatnonzero(redo)
         zb, yb = zb[todo], yb[todo]
+    else:
+        todo = arange(zb.shape[0])
     lb, gb = exact(zb.astype(F64, copy=False), yb, grad is not None)
     loss[todo] = lb
     if grad is not None:
@@ -188,33 +197,39 @@ def sparse_rows64(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.nda
 
 def _sparse_unshifted(
     zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None
-) -> np.ndarray:
-    """Fast path for float16/32 rows: float64 exp without the shift. Returns rows to redo exactly.
+) -> np.ndarray | None:
+    """Fast path for float16/32 rows: float64 exp without the shift. Returns None when every row
+    is exact, else a mask of the rows to redo exactly.
 
     loss = log1p(Σ_{j≠y} e_j / e_y) needs no max. A row is exact when exp(z_y) >= 2**-700 and
     Σ exp(z) < 2**300: the terms are then normal floats or far below what float32 can hold,
     and nothing overflows. Other rows (very negative or huge logits, inf, NaN) are flagged.
     """
-    r = arange(zb.shape[0])
-    e = scratch(*zb.shape)
+    n, width = zb.shape
+    if n == 0:
+        return None
+    e = scratch(n, width)
     np.exp(zb, out=e, dtype=F64)
-    e_y = e[r, yb]
-    e[r, yb] = 0.0
+    at_y = row_starts(n, width) + yb  # flat positions of the true classes in e and grad
+    flat_e = e.reshape(-1)
+    e_y = flat_e[at_y]
+    flat_e[at_y] = 0.0
     others = row_sums(e)
     total = others + e_y
-    loss[...] = np.log1p(others / e_y)
+    np.log1p(others / e_y, out=loss)
     if grad is not None:
         inv = 1.0 / total
-        e *= inv[:, None]
-        grad[...] = e
-        grad[r, yb] = -(others * inv)
+        np.multiply(e, inv[:, None], out=grad)
+        grad.reshape(-1)[at_y] = np.negative(others * inv, out=others)
+    if e_y.min() >= _FAST_MIN_TERM and total.max() < _FAST_MAX_SUM:  # NaN fails both tests
+        return None
     return ~((e_y >= _FAST_MIN_TERM) & (total < _FAST_MAX_SUM))
 
 
 def _dense_unshifted(
     zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None
 ) -> np.ndarray:
-    """Fast path for float16/32 rows with soft labels; returns rows to redo exactly.
+    """Fast path for float16/32 rows with soft labels; returns None or the rows to redo exactly.
 
     With k = argmax, e = exp(z) and S = Σ e (float64, unshifted): −log p_j = log S − z_j for
     j ≠ k (>= log 2, so nothing cancels) and log1p(Σ_{j≠k} e_j / e_k) at k. The gradient
@@ -247,6 +262,8 @@ def _dense_unshifted(
         e -= y
         grad[...] = e
         grad[r, k] = e_k * inv * y_rest - y_k * (others * inv)
+    if n and e_k.min() >= _FAST_MIN_TERM and total.max() < _FAST_MAX_SUM:  # NaN fails both tests
+        return None
     return ~((e_k >= _FAST_MIN_TERM) & (total < _FAST_MAX_SUM))
 
 
