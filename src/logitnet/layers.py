@@ -13,6 +13,8 @@ import numpy as np
 
 from . import activations, initializers, regularizers
 
+_ZERO = np.zeros((), np.float32)  # a 0-d array: NumPy handles it faster than the Python scalar 0
+
 
 class Input:
     """Keras' `Input(shape=(d,))`: fixes the width of the samples a Sequential model takes."""
@@ -55,7 +57,7 @@ class Dense:
         self.kernel = self.bias = self.kernel_grad = self.bias_grad = None
         self._kernel_bias = self._kernel_bias_grad = None
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._buffers: dict[str, np.ndarray] = {}
+        self._buffers: dict = {}  # work arrays: by name (backward), by row count (forward)
 
     # --- parameters -------------------------------------------------------------------------
     def param_shapes(self, input_dim: int) -> list[tuple[int, ...]]:
@@ -98,8 +100,19 @@ class Dense:
         dtype = self.kernel.dtype if dtype is None else np.dtype(dtype)
         buf = self._buffers.get(key)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self._buffers[key] = np.ones(shape, dtype)  # "out" relies on its last column of ones
+            buf = self._buffers[key] = np.empty(shape, dtype)
         return buf
+
+    def _forward_buffers(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For n rows: z (n, units), and the augmented output (n, units + 1) ending in ones with
+        its view (n, units). Kept for the last few batch sizes (a batch and the last, short one)."""
+        bufs = self._buffers.get(n)
+        if bufs is None:
+            if len(self._buffers) > 8:
+                self._buffers.clear()
+            out = np.ones((n, self.units + 1), self.kernel.dtype)
+            bufs = self._buffers[n] = (np.empty((n, self.units), self.kernel.dtype), out, out[:, :self.units])
+        return bufs
 
     def forward(self, x: np.ndarray, activate: bool = True, augment: bool = False) -> np.ndarray:
         """x (n, in) -> outputs (n, units); with activate=False the pre-activation z (a head's logits).
@@ -112,21 +125,23 @@ class Dense:
         folded = x.shape[1] != self.input_dim
         if folded and not self.use_bias:
             x, folded = x[:, :-1], False
-        z = np.matmul(x, self._kernel_bias if folded else self.kernel, out=self._buffer("z", (n, units)))
+        z, out, out_units = self._forward_buffers(n)
+        z = np.matmul(x, self._kernel_bias if folded else self.kernel, out=z)
         if self.use_bias and not folded:
             z += self.bias
-        out = self._buffer("out", (n, units + 1)) if augment else None
+        if not augment:
+            out = out_units = None
         activation = self.activation if activate else "linear"
         if activation == "relu":  # backward takes its mask from z > 0, z being contiguous
-            a = np.maximum(z, 0, out=z if out is None else out[:, :units])
+            a = np.maximum(z, _ZERO, out=z if out is None else out_units)
         elif activation == "linear":
             a = z
             if out is not None:
-                out[:, :units] = z
+                out_units[...] = z
         else:
             a = activations.forward(activation, z)
             if out is not None:
-                out[:, :units] = a
+                out_units[...] = a
         self._cache = (x, z, a, folded)
         return a if out is None else out
 
@@ -143,7 +158,7 @@ class Dense:
         if activation == "linear":
             grad_z = grad_out
         elif activation == "relu":  # in place, with a mask buffer: no allocation per batch
-            mask = np.greater(z, 0, out=self._buffer("mask", z.shape, np.bool_))
+            mask = np.greater(z, _ZERO, out=self._buffer("mask", z.shape, np.bool_))
             grad_z = np.multiply(grad_out, mask, out=grad_out)
         else:
             grad_z = activations.backward(activation, z, a, grad_out)
