@@ -260,8 +260,7 @@ class Sequential:
         self._backward(grad_z)
         if self._backup is None or self._backup.shape != self.params.shape:
             self._backup = np.empty_like(self.params)
-        np.copyto(self._backup, self.params)
-        self.optimizer.apply(self.params, self.grads)
+        self.optimizer.apply(self.params, self.grads, backup=self._backup)
         if not all_finite(self.params):
             np.copyto(self.params, self._backup)
             self.diverged = "the update made weights infinite or NaN"

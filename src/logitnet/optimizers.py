@@ -110,8 +110,12 @@ class Optimizer:
         self._slots = {key: np.zeros(n, dt) for key in self.slot_names()}
         self._scratch = [np.empty(n, dt) for _ in range(self.n_scratch)]
 
-    def apply(self, params: np.ndarray, grads: np.ndarray) -> None:
-        """One Keras update step in place on params (n_params,) given grads (n_params,)."""
+    def apply(self, params: np.ndarray, grads: np.ndarray, backup: np.ndarray | None = None) -> None:
+        """One Keras update step in place on params (n_params,) given grads (n_params,).
+
+        With `backup` (n_params,), the parameters are first copied there, chunk by chunk as the
+        update reaches them (while in cache), so a caller can undo a step that diverged.
+        """
         if not isinstance(params, np.ndarray) or params.ndim != 1 \
                 or params.dtype not in _FLOAT_DTYPES:
             raise ValueError(
@@ -136,13 +140,19 @@ class Optimizer:
             )
         f = self._dtype.type
         n = self._n
+        if backup is not None and (backup.shape != params.shape or backup.dtype != params.dtype):
+            raise ValueError(f"backup must have the shape {params.shape} and dtype {params.dtype} of params")
         if n <= _CHUNK:
+            if backup is not None:
+                np.copyto(backup, params)
             self._update(params, grads, f, self._slots, self._scratch)
         else:
             # Chunks of the flat vector go through every operation while in cache, spread over the
             # ops' threads; each element sees the same operations, so results do not change.
             def work(lo: int, hi: int) -> None:
                 a, b = lo * _CHUNK, min(hi * _CHUNK, n)
+                if backup is not None:
+                    np.copyto(backup[a:b], params[a:b])
                 self._update(params[a:b], grads[a:b], f, {k: v[a:b] for k, v in self._slots.items()},
                              [t[a:b] for t in self._scratch])
 
