@@ -238,3 +238,27 @@ def test_parallel_ops_work_in_a_forked_child():
 
 def _child_loss(z, y):
     return ops.softmax_cross_entropy(z, y)[0]
+
+
+def test_all_finite_survives_an_overflowing_check():
+    # all_finite sums squares in one BLAS pass; 1e30² overflows, yet every element is finite.
+    from logitnet.ops._core import all_finite
+
+    big = np.full((3, 4), 1e30, np.float32)
+    assert all_finite(big)
+    for bad in (np.nan, np.inf, -np.inf):
+        x = big.copy()
+        x[2, 1] = bad
+        assert not all_finite(x)
+    assert all_finite(np.zeros((0, 5), np.float32))
+
+
+def test_model_accepts_huge_finite_features_and_names_a_nan():
+    import logitnet as ln
+
+    model = ln.Sequential([ln.Input((4,)), ln.Dense(3)], seed=0)
+    x = np.full((2, 4), 1e30, np.float32)
+    assert model.predict_logits(x).shape == (2, 3)
+    x[1, 2] = np.nan
+    with pytest.raises(ValueError, match="row 1, column 2"):
+        model.predict_logits(x)

@@ -354,3 +354,21 @@ def test_chunked_parallel_updates_equal_whole_vector_updates(make, monkeypatch):
         np.testing.assert_array_equal(run(1 << 12, 2), whole)
     finally:
         ops.set_num_threads(None)
+
+
+@pytest.mark.parametrize("chunk", [1 << 30, 1 << 12])
+def test_apply_backup_holds_the_parameters_from_before_the_step(chunk, monkeypatch):
+    # The model undoes a diverged step from this copy, taken chunk by chunk during the update.
+    import logitnet.optimizers as optimizers_module
+
+    monkeypatch.setattr(optimizers_module, "_CHUNK", chunk)
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=10_000).astype(np.float32)
+    before, backup, opt = w.copy(), np.full_like(w, np.nan), Adam(0.01)
+    opt.apply(w, rng.normal(size=w.size).astype(np.float32), backup=backup)
+    np.testing.assert_array_equal(backup, before)
+    assert not np.array_equal(w, before)
+    with pytest.raises(ValueError, match="backup must have the shape"):
+        opt.apply(w, w.copy(), backup=np.empty(3, np.float32))
+    with pytest.raises(ValueError, match="backup must have the shape"):
+        opt.apply(w, w.copy(), backup=np.empty(w.size, np.float64))
