@@ -134,3 +134,37 @@ def test_many_random_rows_stay_within_tolerance(dtype):
         worst = max(worst, ref.ulp_error(loss[i], ref_loss, dtype),
                     ref.max_ulp_error(grad[i], ref_grad, dtype))
     assert worst <= TOL[dtype]
+
+
+@pytest.mark.parametrize("scale_name", ["mean over 37", "sum"])
+def test_training_batch_kernel_rounds_the_mean_gradient_once(scale_name):
+    # The model's fast training case folds 1/n into the gradient before its one rounding, so
+    # dL/dz = (p − onehot)/n is within 1 ulp of mpmath even when n is not a power of two.
+    from logitnet.ops.softmax_xent import sparse_batch_in_range
+
+    rng = np.random.default_rng(7)
+    n, c = 37, 10
+    z = (rng.standard_normal((n, c)) * 6).astype(np.float32)
+    y = rng.integers(0, c, n)
+    scale = 1.0 / n if scale_name != "sum" else 1.0
+    loss, grad = np.empty(n, np.float32), np.empty((n, c), np.float32)
+    assert sparse_batch_in_range(z, y, scale, loss, grad)
+    worst_loss = worst_grad = 0.0
+    for i in range(n):
+        ref_loss, ref_grad = ref.softmax_xent(z[i], int(y[i]))
+        worst_loss = max(worst_loss, ref.ulp_error(loss[i], ref_loss, np.float32))
+        worst_grad = max(worst_grad, ref.max_ulp_error(grad[i], [g * scale for g in ref_grad], np.float32))
+    assert worst_loss <= 1.0 and worst_grad <= 1.0
+    # The same per-sample losses as the general op, bit for bit.
+    np.testing.assert_array_equal(loss, ops.softmax_cross_entropy(z, y)[0])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 88.0, -400.0, 1e4])
+def test_training_batch_kernel_leaves_out_of_range_batches_to_the_exact_path(bad):
+    from logitnet.ops.softmax_xent import sparse_batch_in_range
+
+    z = np.zeros((4, 3), np.float32)
+    z[2, 1] = bad
+    loss, grad = np.full(4, 5.0, np.float32), np.full((4, 3), 5.0, np.float32)
+    assert not sparse_batch_in_range(z, np.array([0, 1, 2, 0]), 0.25, loss, grad)
+    assert (loss == 5).all() and (grad == 5).all()  # nothing written

@@ -13,7 +13,7 @@ import numpy as np
 from . import losses as losses_mod
 from .ops.sigmoid import binary_cross_entropy
 from .ops.softmax_xent import _xent_rows as xent_rows
-from .ops.softmax_xent import check_int_labels, check_prob_labels
+from .ops.softmax_xent import check_int_labels, check_prob_labels, sparse_batch_in_range
 
 _FIX_SOFTMAX = ("use Dense(n_classes, activation='softmax') with from_logits=False, or "
                 "activation='linear' with from_logits=True (logitnet computes the loss from the "
@@ -126,18 +126,37 @@ class Head:
 
     def batch(self, z: np.ndarray, targets: np.ndarray, weights: np.ndarray | None,
               need_grad: bool = True) -> tuple[float, np.ndarray | None]:
-        """The batch loss (a float, reduced as the Loss says) and dL/dz (n, units) for training."""
+        """The batch loss (a float, reduced as the Loss says) and dL/dz (n, units) for training.
+
+        dL/dz lives in a work buffer that the next call may overwrite.
+        """
+        scale = 1.0 if self.loss.reduction == "sum" else 1.0 / len(z)
+        if self.sparse and weights is None and need_grad and z.dtype == np.float32:
+            loss, grad = self._buffers(z.shape)
+            if sparse_batch_in_range(z, targets, scale, loss, grad):
+                return float(loss.sum(dtype=np.float64)) * scale, grad
         loss, grad = self.per_sample(z, targets, need_grad)
-        n = len(loss)
         if weights is not None:
             loss = loss * weights
             if grad is not None:
                 grad *= weights[:, None]
         total = float(loss.sum(dtype=np.float64))
-        scale = 1.0 if self.loss.reduction == "sum" else 1.0 / n
         if grad is not None and scale != 1.0:
             grad *= np.asarray(scale, grad.dtype)
         return total * scale, grad
+
+
+    def _buffers(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample loss (n,) and gradient (n, units) float32 work arrays, kept per batch shape."""
+        bufs = getattr(self, "_work", None)
+        if bufs is None or bufs[1].shape != shape:
+            bufs = self._work = (np.empty(shape[0], np.float32), np.empty(shape, np.float32))
+        return bufs
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_work", None)  # work arrays: not worth pickling
+        return state
 
 
 def _check_pair(activation: str, loss: losses_mod.Loss, probs_activation: str, fix: str) -> None:
