@@ -95,13 +95,14 @@ class Dense:
         return 0.0 if self.kernel_regularizer is None else self.kernel_regularizer.penalty(self.kernel)
 
     # --- computation ------------------------------------------------------------------------
-    def _buffer(self, key: str, shape: tuple[int, int], dtype: np.dtype | None = None) -> np.ndarray:
-        """A work array reused while the batch shape stays the same (overwritten by the next batch)."""
-        dtype = self.kernel.dtype if dtype is None else np.dtype(dtype)
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self._buffers[key] = np.empty(shape, dtype)
-        return buf
+    def _backward_buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """For n rows: the ReLU mask (n, units) and dL/dx (n, in), kept like the forward buffers."""
+        key = ("backward", n)
+        bufs = self._buffers.get(key)
+        if bufs is None:
+            bufs = self._buffers[key] = (np.empty((n, self.units), np.bool_),
+                                         np.empty((n, self.input_dim), self.kernel.dtype))
+        return bufs
 
     def _forward_buffers(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For n rows: z (n, units), and the augmented output (n, units + 1) ending in ones with
@@ -158,7 +159,7 @@ class Dense:
         if activation == "linear":
             grad_z = grad_out
         elif activation == "relu":  # in place, with a mask buffer: no allocation per batch
-            mask = np.greater(z, _ZERO, out=self._buffer("mask", z.shape, np.bool_))
+            mask = np.greater(z, _ZERO, out=self._backward_buffers(len(z))[0])
             grad_z = np.multiply(grad_out, mask, out=grad_out)
         else:
             grad_z = activations.backward(activation, z, a, grad_out)
@@ -172,7 +173,7 @@ class Dense:
             self.kernel_regularizer.add_gradient(self.kernel, self.kernel_grad)
         if not need_input_grad:
             return None
-        return np.matmul(grad_z, self.kernel.T, out=self._buffer("grad_x", (len(grad_z), self.input_dim)))
+        return np.matmul(grad_z, self.kernel.T, out=self._backward_buffers(len(grad_z))[1])
 
     def __getstate__(self) -> dict[str, Any]:
         # The weights are views of the model's buffer, which the model pickles and rebinds.

@@ -225,6 +225,7 @@ class Sequential:
     def _prepare(self, x: object, y: object, sample_weight: object = None, class_weight: dict | None = None):
         self._require_compiled()
         features = self._features(x)
+        self.optimizer.build(self.params.size, self.dtype)  # a no-op when it already matches
         targets = self.head.check_targets(y, len(features), self.dtype)
         return features, targets, self._sample_weights(targets, sample_weight, class_weight)
 
@@ -260,7 +261,7 @@ class Sequential:
         self._backward(grad_z)
         if self._backup is None or self._backup.shape != self.params.shape:
             self._backup = np.empty_like(self.params)
-        self.optimizer.apply(self.params, self.grads, backup=self._backup)
+        self.optimizer._step(self.params, self.grads, backup=self._backup)  # built for them: see _prepare
         if not all_finite(self.params):
             np.copyto(self.params, self._backup)
             self.diverged = "the update made weights infinite or NaN"

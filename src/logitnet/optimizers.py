@@ -138,10 +138,14 @@ class Optimizer:
                 f"like params, got shape {np.shape(grads)} and dtype "
                 f"{getattr(grads, 'dtype', None)}"
             )
-        f = self._dtype.type
-        n = self._n
         if backup is not None and (backup.shape != params.shape or backup.dtype != params.dtype):
             raise ValueError(f"backup must have the shape {params.shape} and dtype {params.dtype} of params")
+        self._step(params, grads, backup)
+
+    def _step(self, params: np.ndarray, grads: np.ndarray, backup: np.ndarray | None = None) -> None:
+        """apply() without its checks, for a caller that built the optimizer for these arrays."""
+        f = self._dtype.type
+        n = self._n
         if n <= _CHUNK:
             if backup is not None:
                 np.copyto(backup, params)
