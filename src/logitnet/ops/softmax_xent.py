@@ -141,21 +141,9 @@ def sparse_batch_in_range(z: np.ndarray, y: np.ndarray, scale: float, loss: np.n
     """The training batch's fast case: float32 logits z (n, C) all inside (-400, 88), int labels
     y (n,). Fills loss (n,) with the per-sample losses and grad (n, C) with scale·dloss/dz, each
     rounded once, and returns True; returns False, writing nothing, when z leaves that range."""
-    n, width = z.shape
-    if not (n and z.min() > _SAFE_LOW and z.max() < _SAFE_HIGH):  # NaN fails too
+    if not (len(z) and z.min() > _SAFE_LOW and z.max() < _SAFE_HIGH):  # NaN fails too
         return False
-    e = scratch(n, width)
-    np.exp(z, out=e, dtype=F64)
-    at_y = row_starts(n, width) + y  # flat positions of the true classes in e and grad
-    flat_e = e.reshape(-1)
-    e_y = flat_e[at_y]
-    flat_e[at_y] = 0.0
-    others = row_sums(e)  # Σ_{j≠y} e_j, summed without e_y: 1 − p_y never cancels
-    np.log1p(others / e_y, out=loss)
-    inv = scale / (others + e_y)
-    np.multiply(e, inv[:, None], out=grad)
-    others *= inv
-    grad.reshape(-1)[at_y] = np.negative(others, out=others)
+    _sparse_unshifted(z, y, loss, grad, scale, in_range=True)
     return True
 
 
@@ -225,10 +213,12 @@ def sparse_rows64(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.nda
 
 
 def _sparse_unshifted(
-    zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None
+    zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None,
+    scale: float = 1.0, in_range: bool = False,
 ) -> np.ndarray | None:
     """Fast path for float16/32 rows: float64 exp without the shift. Returns None when every row
-    is exact, else a mask of the rows to redo exactly.
+    is exact, else a mask of the rows to redo exactly. The gradient is scaled by `scale` before
+    its one rounding; in_range=True says the caller checked the logits (sparse_batch_in_range).
 
     loss = log1p(Σ_{j≠y} e_j / e_y) needs no max. A row is exact when exp(z_y) >= 2**-700 and
     Σ exp(z) < 2**300: the terms are then normal floats or far below what float32 can hold,
@@ -243,13 +233,15 @@ def _sparse_unshifted(
     flat_e = e.reshape(-1)
     e_y = flat_e[at_y]
     flat_e[at_y] = 0.0
-    others = row_sums(e)
+    others = row_sums(e)  # Σ_{j≠y} e_j, summed without e_y: 1 − p_y never cancels
     total = others + e_y
     np.log1p(others / e_y, out=loss)
     if grad is not None:
-        inv = 1.0 / total
+        inv = scale / total
         np.multiply(e, inv[:, None], out=grad)
         grad.reshape(-1)[at_y] = np.negative(others * inv, out=others)
+    if in_range:
+        return None
     if e_y.min() >= _FAST_MIN_TERM and total.max() < _FAST_MAX_SUM:  # NaN fails both tests
         return None
     return ~((e_y >= _FAST_MIN_TERM) & (total < _FAST_MAX_SUM))
