@@ -145,7 +145,6 @@ class Head:
             grad *= np.asarray(scale, grad.dtype)
         return total * scale, grad
 
-
     def _buffers(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Per-sample loss (n,) and gradient (n, units) float32 work arrays, kept per batch shape."""
         bufs = getattr(self, "_work", None)

@@ -56,8 +56,8 @@ class Dense:
             self.input_dim = Input(input_shape).shape[0]
         self.kernel = self.bias = self.kernel_grad = self.bias_grad = None
         self._kernel_bias = self._kernel_bias_grad = None
-        self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._buffers: dict = {}  # work arrays: by name (backward), by row count (forward)
+        self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None = None  # x, z, a, folded
+        self._buffers: dict = {}  # work arrays by row count: n (forward), ("backward", n)
 
     # --- parameters -------------------------------------------------------------------------
     def param_shapes(self, input_dim: int) -> list[tuple[int, ...]]:
