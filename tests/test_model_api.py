@@ -320,3 +320,33 @@ def test_checkpoint_then_resume_is_bit_identical(tmp_path):
     resumed.fit(x, y, epochs=6, initial_epoch=3, validation_split=0.1, verbose=0)
     for a, b in zip(whole.get_weights(), resumed.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_small_steps_train_on_one_blas_thread_and_restore_the_setting():
+    # A second BLAS thread spins between small GEMMs and slows the rest of the step, so fit()
+    # caps BLAS at one thread for small steps (with threadpoolctl), then restores the setting.
+    # The weights then do not depend on how many BLAS threads were configured.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from logitnet.ops._core import blas_threads_at_most
+
+    controller = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not controller.lib_controllers:
+        pytest.skip("threadpoolctl sees no BLAS library")
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 256)
+
+    def train(blas_threads: int) -> tuple[np.ndarray, list[int]]:
+        with controller.limit(limits=blas_threads):
+            model = Sequential([Input((784,)), Dense(128, activation="relu"), Dense(10)], seed=0)
+            model.compile("adam", losses.SparseCategoricalCrossentropy(from_logits=True))
+            model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+            after = [lib.num_threads for lib in controller.lib_controllers]
+        return model.params.copy(), after
+
+    one, after_one = train(1)
+    two, after_two = train(2)
+    np.testing.assert_array_equal(one, two)
+    assert after_one == [1] * len(after_one) and after_two == [2] * len(after_two)
+    with blas_threads_at_most(1):
+        assert all(lib.num_threads == 1 for lib in threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers)
