@@ -372,3 +372,23 @@ def test_apply_backup_holds_the_parameters_from_before_the_step(chunk, monkeypat
         opt.apply(w, w.copy(), backup=np.empty(3, np.float32))
     with pytest.raises(ValueError, match="backup must have the shape"):
         opt.apply(w, w.copy(), backup=np.empty(w.size, np.float64))
+
+
+@pytest.mark.parametrize("chunk", [1 << 30, 1 << 11])
+@pytest.mark.parametrize("cls, ref, kw", CASES, ids=IDS)
+def test_step_with_grads_as_scratch_equals_apply(cls, ref, kw, chunk, monkeypatch):
+    # The model lets the update reuse the gradient array as scratch; the result must not change.
+    import logitnet.optimizers as optimizers_module
+
+    monkeypatch.setattr(optimizers_module, "_CHUNK", chunk)
+    rng = np.random.default_rng(3)
+    n = 5000
+    start = rng.normal(size=n).astype(np.float32)
+    grads = [rng.normal(size=n).astype(np.float32) for _ in range(3)]
+    w_apply, w_step = start.copy(), start.copy()
+    a, b = cls(**kw), cls(**kw)
+    b.build(n, np.float32)
+    for g in grads:
+        a.apply(w_apply, g.copy())
+        b._step(w_step, g.copy(), grads_as_scratch=True)
+    np.testing.assert_array_equal(w_step, w_apply)

@@ -265,7 +265,8 @@ class Sequential:
         self._backward(grad_z)
         if self._backup is None or self._backup.shape != self.params.shape:
             self._backup = np.empty_like(self.params)
-        self.optimizer._step(self.params, self.grads, backup=self._backup)  # built for them: see _prepare
+        # Built for these arrays (see _prepare); the gradients are not needed after the step.
+        self.optimizer._step(self.params, self.grads, backup=self._backup, grads_as_scratch=True)
         if not all_finite(self.params):
             np.copyto(self.params, self._backup)
             self.diverged = "the update made weights infinite or NaN"

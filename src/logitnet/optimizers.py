@@ -142,14 +142,20 @@ class Optimizer:
             raise ValueError(f"backup must have the shape {params.shape} and dtype {params.dtype} of params")
         self._step(params, grads, backup)
 
-    def _step(self, params: np.ndarray, grads: np.ndarray, backup: np.ndarray | None = None) -> None:
-        """apply() without its checks, for a caller that built the optimizer for these arrays."""
+    def _step(self, params: np.ndarray, grads: np.ndarray, backup: np.ndarray | None = None,
+              grads_as_scratch: bool = False) -> None:
+        """apply() without its checks, for a caller that built the optimizer for these arrays.
+
+        grads_as_scratch=True lets the update overwrite grads once it has read them (each rule
+        reads g before it writes its last scratch array): one array less passes through the cache.
+        """
         f = self._dtype.type
         n = self._n
+        last = len(self._scratch) - 1 if grads_as_scratch else len(self._scratch)
         if n <= _CHUNK:
             if backup is not None:
                 np.copyto(backup, params)
-            self._update(params, grads, f, self._slots, self._scratch)
+            self._update(params, grads, f, self._slots, self._scratch[:last] + [grads][:len(self._scratch) - last])
         else:
             # Chunks of the flat vector go through every operation while in cache, spread over the
             # ops' threads; each element sees the same operations, so results do not change.
@@ -157,8 +163,8 @@ class Optimizer:
                 a, b = lo * _CHUNK, min(hi * _CHUNK, n)
                 if backup is not None:
                     np.copyto(backup[a:b], params[a:b])
-                self._update(params[a:b], grads[a:b], f, {k: v[a:b] for k, v in self._slots.items()},
-                             [t[a:b] for t in self._scratch])
+                scratch = [t[a:b] for t in self._scratch[:last]] + [grads[a:b]][:len(self._scratch) - last]
+                self._update(params[a:b], grads[a:b], f, {k: v[a:b] for k, v in self._slots.items()}, scratch)
 
             for_row_blocks(-(-n // _CHUNK), _CHUNK, work, _CHUNK, parallel_min=2 * _CHUNK)
         self.iterations += 1
