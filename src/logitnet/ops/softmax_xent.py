@@ -249,7 +249,7 @@ def _sparse_unshifted(
 
 def _dense_unshifted(
     zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None
-) -> np.ndarray:
+) -> np.ndarray | None:
     """Fast path for float16/32 rows with soft labels; returns None or the rows to redo exactly.
 
     With k = argmax, e = exp(z) and S = Σ e (float64, unshifted): −log p_j = log S − z_j for
