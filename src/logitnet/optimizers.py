@@ -151,11 +151,11 @@ class Optimizer:
         """
         f = self._dtype.type
         n = self._n
-        last = len(self._scratch) - 1 if grads_as_scratch else len(self._scratch)
         if n <= _CHUNK:
             if backup is not None:
                 np.copyto(backup, params)
-            self._update(params, grads, f, self._slots, self._scratch[:last] + [grads][:len(self._scratch) - last])
+            scratch = self._scratch[:-1] + [grads] if grads_as_scratch else self._scratch
+            self._update(params, grads, f, self._slots, scratch)
         else:
             # Chunks of the flat vector go through every operation while in cache, spread over the
             # ops' threads; each element sees the same operations, so results do not change.
@@ -163,7 +163,9 @@ class Optimizer:
                 a, b = lo * _CHUNK, min(hi * _CHUNK, n)
                 if backup is not None:
                     np.copyto(backup[a:b], params[a:b])
-                scratch = [t[a:b] for t in self._scratch[:last]] + [grads[a:b]][:len(self._scratch) - last]
+                scratch = [t[a:b] for t in self._scratch]
+                if grads_as_scratch:
+                    scratch[-1] = grads[a:b]
                 self._update(params[a:b], grads[a:b], f, {k: v[a:b] for k, v in self._slots.items()}, scratch)
 
             for_row_blocks(-(-n // _CHUNK), _CHUNK, work, _CHUNK, parallel_min=2 * _CHUNK)
