@@ -115,18 +115,26 @@ class Dense:
             bufs = self._buffers[n] = (np.empty((n, self.units), self.kernel.dtype), out, out[:, :self.units])
         return bufs
 
-    def forward(self, x: np.ndarray, activate: bool = True, augment: bool = False) -> np.ndarray:
+    def _new_buffers(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fresh arrays shaped as `_forward_buffers(n)`'s, for a forward pass that keeps nothing."""
+        out = np.ones((n, self.units + 1), self.kernel.dtype)
+        return np.empty((n, self.units), self.kernel.dtype), out, out[:, :self.units]
+
+    def forward(self, x: np.ndarray, activate: bool = True, augment: bool = False,
+                training: bool = True) -> np.ndarray:
         """x (n, in) -> outputs (n, units); with activate=False the pre-activation z (a head's logits).
 
         x may also be (n, in + 1) ending in a column of ones, which folds the bias into the GEMM;
-        augment=True returns such an array, (n, units + 1), for the next layer. The result lives in
-        a work buffer that the next forward pass overwrites.
+        augment=True returns such an array, (n, units + 1), for the next layer. In training the
+        result lives in a work buffer that the next forward pass overwrites, and the inputs are
+        kept for `backward`. With training=False the pass writes only fresh arrays and keeps
+        nothing, so any number of threads may run it at once.
         """
         n, units = len(x), self.units
         folded = x.shape[1] != self.input_dim
         if folded and not self.use_bias:
             x, folded = x[:, :-1], False
-        z, out, out_units = self._forward_buffers(n)
+        z, out, out_units = self._forward_buffers(n) if training else self._new_buffers(n)
         z = np.matmul(x, self._kernel_bias if folded else self.kernel, out=z)
         if self.use_bias and not folded:
             z += self.bias
@@ -143,7 +151,8 @@ class Dense:
             a = activations.forward(activation, z)
             if out is not None:
                 out_units[...] = a
-        self._cache = (x, z, a, folded)
+        if training:
+            self._cache = (x, z, a, folded)
         return a if out is None else out
 
     def backward(self, grad_out: np.ndarray, activate: bool = True, need_input_grad: bool = True) -> np.ndarray | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import threading
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -56,6 +58,7 @@ class Sequential:
         self.metadata: dict[str, Any] = {}  # JSON-friendly notes saved with the model (class names, ...)
         self.diverged: str | None = None  # why the last training step was refused, if it was
         self._backup: np.ndarray | None = None
+        self._make_locks()
         for layer in layers or []:
             self.add(layer)
 
@@ -115,9 +118,33 @@ class Sequential:
             offset += size
             width = layer.units
 
+    def _make_locks(self) -> None:
+        # Training reuses work buffers and updates the weights in place: one thread at a time.
+        # Building happens once, even when several threads predict on an unbuilt model.
+        self._train_lock = threading.Lock()
+        self._build_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _training(self, what: str) -> Iterator[None]:
+        """Hold the training lock for `what`, or refuse at once if another thread trains."""
+        if not self._train_lock.acquire(blocking=False):
+            raise RuntimeError(f"{what}: model {self.name!r} is already training in another thread; "
+                               "train a model from one thread at a time (predict and evaluate may "
+                               "run in any number of threads)")
+        try:
+            yield
+        finally:
+            self._train_lock.release()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_train_lock"], state["_build_lock"]  # locks do not pickle; a copy gets its own
+        return state
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Unpickled layers must view the unpickled buffers again, or updates would not reach them.
         self.__dict__.update(state)
+        self._make_locks()
         if self.built:
             self._bind_views()
 
@@ -193,7 +220,9 @@ class Sequential:
         if arr.shape[0] == 0:
             raise ValueError(f"{name} is empty: it has no samples")
         if not self.built:
-            self.build((arr.shape[1],))
+            with self._build_lock:
+                if not self.built:
+                    self.build((arr.shape[1],))
         if arr.shape[1] != self.input_dim:
             raise ValueError(f"{name} has {arr.shape[1]} features but the model expects {self.input_dim}")
         out = np.ascontiguousarray(arr, dtype=self.dtype)
@@ -234,11 +263,13 @@ class Sequential:
         return features, targets, self._sample_weights(targets, sample_weight, class_weight)
 
     # --- computation --------------------------------------------------------------------------
-    def _logits(self, x: np.ndarray) -> np.ndarray:
+    def _logits(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        """Logits (n, units) for x (n, d). Training passes reuse the layers' work buffers and keep
+        what backward needs; training=False passes share nothing, so threads may run them at once."""
         a = x
-        for layer in self.layers[:-1]:
-            a = layer.forward(a, augment=True)  # hidden outputs end in a column of ones (the bias)
-        return self.layers[-1].forward(a, activate=False)
+        for layer in self.layers[:-1]:  # hidden outputs end in a column of ones (the bias)
+            a = layer.forward(a, augment=True, training=training)
+        return self.layers[-1].forward(a, activate=False, training=training)
 
     def _backward(self, grad_z: np.ndarray) -> None:
         grad = grad_z
@@ -288,36 +319,39 @@ class Sequential:
         _check_int("initial_epoch", initial_epoch, 0)
         if not (isinstance(validation_split, numbers.Real) and 0 <= validation_split < 1):
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
-        x_all, y_all, w_all = self._prepare(x, y, sample_weight, class_weight)
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
-            val = self._prepare(*validation_data)
-        elif validation_split:
-            split = int(len(x_all) * (1 - validation_split))  # Keras keeps the last part, unshuffled
-            if split == 0 or split == len(x_all):
-                raise ValueError(f"validation_split={validation_split} leaves no training or no "
-                                 f"validation samples out of {len(x_all)}")
-            val = (x_all[split:], y_all[split:], None if w_all is None else w_all[split:])
-            x_all, y_all, w_all = x_all[:split], y_all[:split], None if w_all is None else w_all[:split]
-        n = len(x_all)
-        steps = -(-n // batch_size)
-        verbose = 1 if verbose == "auto" else int(verbose)
-        self.history = callbacks_mod.History()
-        cbs = [self.history] + list(callbacks or [])
-        if verbose:
-            cbs.append(callbacks_mod.ProgbarLogger(verbose))
-        cb = callbacks_mod.CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
-        self.stop_training = False
-        self._resume_state(initial_epoch)
-        cb.on_train_begin()
-        # Small GEMMs: one BLAS thread (a second spins between calls and slows the rest of the step).
-        small = 6 * self.params.size * min(batch_size, n) < _SMALL_STEP_FLOPS
-        with blas_threads_at_most(1) if small else contextlib.nullcontext():
-            self._train_epochs(x_all, y_all, w_all, val, cb, range(initial_epoch, epochs), batch_size, shuffle)
-        cb.on_train_end()
-        return self.history
+        with self._training("fit"):
+            x_all, y_all, w_all = self._prepare(x, y, sample_weight, class_weight)
+            val = None
+            if validation_data is not None:
+                if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                    raise ValueError("validation_data must be (x_val, y_val) or "
+                                     "(x_val, y_val, sample_weight)")
+                val = self._prepare(*validation_data)
+            elif validation_split:
+                split = int(len(x_all) * (1 - validation_split))  # Keras keeps the last part, unshuffled
+                if split == 0 or split == len(x_all):
+                    raise ValueError(f"validation_split={validation_split} leaves no training or no "
+                                     f"validation samples out of {len(x_all)}")
+                val = (x_all[split:], y_all[split:], None if w_all is None else w_all[split:])
+                x_all, y_all, w_all = x_all[:split], y_all[:split], None if w_all is None else w_all[:split]
+            n = len(x_all)
+            steps = -(-n // batch_size)
+            verbose = 1 if verbose == "auto" else int(verbose)
+            self.history = callbacks_mod.History()
+            cbs = [self.history] + list(callbacks or [])
+            if verbose:
+                cbs.append(callbacks_mod.ProgbarLogger(verbose))
+            cb = callbacks_mod.CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
+            self.stop_training = False
+            self._resume_state(initial_epoch)
+            cb.on_train_begin()
+            # Small GEMMs: one BLAS thread (a second spins between calls and slows the rest of the step).
+            small = 6 * self.params.size * min(batch_size, n) < _SMALL_STEP_FLOPS
+            with blas_threads_at_most(1) if small else contextlib.nullcontext():
+                self._train_epochs(x_all, y_all, w_all, val, cb, range(initial_epoch, epochs), batch_size,
+                                   shuffle)
+            cb.on_train_end()
+            return self.history
 
     def _train_epochs(self, x_all: np.ndarray, y_all: np.ndarray, w_all: np.ndarray | None, val: tuple | None,
                       cb: callbacks_mod.CallbackList, epochs: range, batch_size: int, shuffle: bool) -> None:
@@ -376,7 +410,7 @@ class Sequential:
         for start in range(0, len(x), batch_size):
             sl = slice(start, start + batch_size)
             wb = None if weights is None else weights[sl]
-            z = self._logits(x[sl])
+            z = self._logits(x[sl], training=False)
             loss, _ = self._batch_loss(z, targets[sl], wb, need_grad=False)
             loss_sum += loss * len(z)
             for m in ms:
@@ -393,18 +427,19 @@ class Sequential:
         """Outputs (n, units): probabilities after a softmax/sigmoid output, logits after a linear one."""
         features = self._features(x)
         size = max(_check_batch_size(batch_size), 1024)  # larger chunks are faster; memory stays bounded
-        return np.concatenate([self.outputs_from_logits(self._logits(features[i:i + size]))
+        return np.concatenate([self.outputs_from_logits(self._logits(features[i:i + size], training=False))
                                for i in range(0, len(features), size)])
 
     def predict_logits(self, x: object, batch_size: int | None = 32) -> np.ndarray:
         """The last layer's pre-activation outputs (n, units): the logits, whatever its activation."""
         features = self._features(x)
         size = _check_batch_size(batch_size)
-        return np.concatenate([self._logits(features[i:i + size]).copy() for i in range(0, len(features), size)])
+        return np.concatenate([self._logits(features[i:i + size], training=False)
+                               for i in range(0, len(features), size)])
 
     def predict_on_batch(self, x: object) -> np.ndarray:
         """Outputs for one batch (n, units)."""
-        return self.outputs_from_logits(self._logits(self._features(x)))
+        return self.outputs_from_logits(self._logits(self._features(x), training=False))
 
     def __call__(self, x: object) -> np.ndarray:
         """The model's outputs for x (n, d) -> (n, units), as predict_on_batch."""
@@ -413,9 +448,10 @@ class Sequential:
     def train_on_batch(self, x: object, y: object, sample_weight: object = None,
                        class_weight: dict | None = None, return_dict: bool = False):
         """One update on this batch; returns its loss (and metrics) computed before the update."""
-        xb, yb, wb = self._prepare(x, y, sample_weight, class_weight)
-        self.diverged = None
-        loss, z = self._train_step(xb, yb, wb)
+        with self._training("train_on_batch"):
+            xb, yb, wb = self._prepare(x, y, sample_weight, class_weight)
+            self.diverged = None
+            loss, z = self._train_step(xb, yb, wb)
         if self.diverged:
             warnings.warn(f"train_on_batch: {self.diverged}; the weights were not changed",
                           DivergenceWarning, stacklevel=2)
