@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from logitnet import Sequential, callbacks, datasets
+from logitnet import Sequential, callbacks, datasets, ops
 from logitnet.layers import Dense
 from logitnet.sklearn import LogitNetClassifier
 
@@ -165,3 +165,20 @@ def test_a_pickled_copy_has_its_own_locks():
     copy = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(copy.predict(x[:9], verbose=0), model.predict(x[:9], verbose=0))
     copy.fit(x, y, epochs=1, verbose=0)  # trains: its lock is new and free
+
+
+def test_row_parallel_ops_from_threads_equal_one_thread():
+    # Batches above the ops' parallel threshold go to the shared thread pool from every caller.
+    rng = np.random.default_rng(1)
+    blocks = [(rng.normal(0, 5, (300 + 7 * k, 1000)).astype(np.float32 if k % 2 else np.float64),
+               rng.integers(0, 1000, 300 + 7 * k)) for k in range(12)]
+
+    def work(b):
+        loss, grad = ops.softmax_cross_entropy(*b)
+        return np.concatenate([loss[:, None], grad, ops.log_softmax(b[0])], axis=1)
+
+    alone = [work(b) for b in blocks]
+    ops.set_num_threads(None)  # a fresh pool, made while the threads race for it
+    together = _in_threads(work, blocks)
+    for one, many in zip(alone, together):
+        np.testing.assert_array_equal(many, one)

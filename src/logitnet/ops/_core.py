@@ -127,19 +127,23 @@ def for_row_blocks(
         fut.result()
 
 
+_pool_lock = threading.Lock()  # several threads may call the ops at once: one pool for them all
+
+
 def _get_pool(workers: int) -> ThreadPoolExecutor:
     global _pool
-    if _pool is None or _pool._max_workers != workers:  # noqa: SLF001 - our own pool
-        if _pool is not None:
-            _pool.shutdown(wait=False)
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="logitnet")
-    return _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers != workers:  # noqa: SLF001 - our own pool
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="logitnet")
+        return _pool
 
 
 def _forget_pool_after_fork() -> None:
     # A forked child inherits the pool object but not its threads: start afresh there.
-    global _pool
-    _pool = None
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
