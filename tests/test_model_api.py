@@ -177,12 +177,68 @@ def test_validation_and_weights():
     # sample_weight and class_weight scale each sample's loss.
     m3 = _model()
     m3.build((3,))
-    w = np.linspace(0, 2, 200)
+    w = np.linspace(0, 3, 200)  # mean 1.5: dividing by n and by the sum of the weights differ
     plain = m3.evaluate(x, y, verbose=0, return_dict=True)["loss"]
-    per = losses.sparse_categorical_crossentropy(y, m3.predict(x, verbose=0))
-    assert plain == pytest.approx(per.astype(np.float64).mean(), rel=1e-5)
+    per = losses.sparse_categorical_crossentropy(y, m3.predict(x, verbose=0)).astype(np.float64)
+    assert plain == pytest.approx(per.mean(), rel=1e-5)
     weighted = m3.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)["loss"]
-    assert weighted == pytest.approx((per * w).mean(), rel=1e-5)
+    assert weighted == pytest.approx((per * w).sum() / 200, rel=1e-5)  # Keras: / batch size, not / sum(w)
+    assert weighted != pytest.approx((per * w).sum() / w.sum(), rel=0.1)
+
+
+def _imbalanced_three(counts, seed):
+    """Three overlapping Gaussian classes in 2-D, counts[k] samples of class k."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5]])
+    x = np.concatenate([rng.normal(centres[k], 1, (n, 2)) for k, n in enumerate(counts)])
+    return x.astype(np.float32), np.repeat(np.arange(3), counts)
+
+
+def test_class_weight_raises_the_minority_recall():
+    x, y = _imbalanced_three([320, 40, 40], seed=0)  # 80 / 10 / 10
+    x_test, y_test = _imbalanced_three([800, 100, 100], seed=1)
+    recalls, weights = [], []
+    for class_weight in (None, {0: 1.0, 1: 8.0, 2: 8.0}):
+        m = Sequential([Dense(8, "relu"), Dense(3, "softmax")], seed=0)
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        m.fit(x, y, epochs=30, verbose=0, class_weight=class_weight)
+        pred = m.predict(x_test, verbose=0).argmax(axis=1)
+        recalls.append([(pred[y_test == k] == k).mean() for k in range(3)])
+        weights.append(m.get_weights())
+    (major, *minor), (major_w, *minor_w) = recalls
+    # Measured: unweighted, every test sample is called class 0 (minority recalls 0.0 and 0.0);
+    # weighted 8:1, the minority recalls are 0.79 and 0.81 (and class 0 falls to 0.43).
+    assert max(minor) <= 0.2 and min(minor_w) >= 0.6 and major_w < major
+    assert np.mean(recalls[1]) >= np.mean(recalls[0]) + 0.15  # balanced accuracy
+    assert not np.array_equal(weights[0][0], weights[1][0])
+
+
+def test_class_weight_loss_is_the_weighted_sum_over_the_batch_size():
+    # Keras' reduction "sum_over_batch_size": sum_i w[y_i] * loss_i / n, not / sum_i w[y_i].
+    x, y = _imbalanced_three([10, 4, 2], seed=2)
+    class_weight = {0: 1.0, 1: 5.0, 2: 3.0}
+    w = np.array([1.0, 5.0, 3.0])[y]  # sum 36, against n = 16
+    m = Sequential([Dense(8, "relu"), Dense(3, "softmax")], seed=0, dtype="float64")
+    m.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    m.build((2,))
+    start = m.get_weights()
+    per = -np.log(m.predict(x, verbose=0)[np.arange(16), y])
+    expected = np.sum(w * per) / 16
+    assert m.train_on_batch(x, y, class_weight=class_weight) == pytest.approx(expected, rel=1e-12)
+    assert expected > 1.5 * np.sum(w * per) / w.sum()  # the two conventions are far apart here
+    stepped = m.get_weights()
+    # fit over one full batch minimises the same loss, and takes the same step
+    m.set_weights(start)
+    hist = m.fit(x, y, batch_size=16, epochs=1, shuffle=False, class_weight=class_weight, verbose=0)
+    assert hist.history["loss"][0] == pytest.approx(expected, rel=1e-12)
+    for a, b in zip(m.get_weights(), stepped):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    # the step is SGD on that loss: the gradient of sum(w * loss) / n at the start, checked on the
+    # output bias, whose gradient is sum_i w_i (p_i - onehot(y_i)) / n
+    m.set_weights(start)
+    p = m.predict(x, verbose=0)
+    grad_b = (w[:, None] * (p - np.eye(3)[y])).sum(axis=0) / 16
+    np.testing.assert_allclose(stepped[3], start[3] - 0.1 * grad_b, rtol=1e-10, atol=1e-14)
 
 
 def test_class_weight_equals_the_matching_sample_weight():
