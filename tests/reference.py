@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import mpmath
 import numpy as np
@@ -40,15 +41,32 @@ def max_ulp_error(computed: np.ndarray, refs: list, dtype: np.dtype) -> float:
 
 
 def _row(z) -> list:
-    return [mpf(float(v)) for v in np.asarray(z, dtype=np.float64).ravel()]
+    return list(_row_cached(_key(z)))
 
 
-def _max_and_log1p_rest(z) -> tuple[mpmath.mpf, mpmath.mpf]:
+def _key(z) -> bytes:
+    """A row's float64 values as bytes: the cache key of the references below (widening is exact)."""
+    return np.ascontiguousarray(z, dtype=np.float64).ravel().tobytes()
+
+
+# Rows recur: the same row's softmax, log_softmax and logsumexp are wanted by several checks, and
+# large rows (32,768 classes) cost seconds each. Results are immutable tuples of mpf.
+@lru_cache(maxsize=512)
+def _row_cached(key: bytes) -> tuple:
+    return tuple(mpf(float(v)) for v in np.frombuffer(key, dtype=np.float64))
+
+
+@lru_cache(maxsize=512)
+def _shifted(key: bytes) -> tuple[mpmath.mpf, mpmath.mpf]:
     """(m, log1p(Σ_{j≠argmax} exp(z_j − m))): log1p keeps a tiny remainder that 1 + x would lose."""
-    zs = _row(z)
+    zs = _row_cached(key)
     k = max(range(len(zs)), key=lambda j: zs[j])
     m = zs[k]
     return m, mpmath.log1p(mpmath.fsum(mpmath.exp(v - m) for j, v in enumerate(zs) if j != k))
+
+
+def _max_and_log1p_rest(z) -> tuple[mpmath.mpf, mpmath.mpf]:
+    return _shifted(_key(z))
 
 
 def logsumexp(z) -> mpmath.mpf:
@@ -61,21 +79,33 @@ def log_softmax(z) -> list:
     return [(v - m) - rest for v in _row(z)]
 
 
+@lru_cache(maxsize=512)
+def _softmax_cached(key: bytes) -> tuple:
+    m, rest = _shifted(key)
+    lse = m + rest
+    return tuple(mpmath.exp(v - lse) for v in _row_cached(key))
+
+
 def softmax(z) -> list:
-    lse = logsumexp(z)
-    return [mpmath.exp(v - lse) for v in _row(z)]
+    return list(_softmax_cached(_key(z)))
 
 
 def softmax_xent(z, label) -> tuple[mpmath.mpf, list]:
     """Loss and gradient for one row with an integer label."""
-    zs = _row(z)
+    loss, grad = _softmax_xent_cached(_key(z), int(label))
+    return loss, list(grad)
+
+
+@lru_cache(maxsize=512)
+def _softmax_xent_cached(key: bytes, label: int) -> tuple[mpmath.mpf, tuple]:
+    zs = _row_cached(key)
     zy = zs[label]
     others = mpmath.fsum(mpmath.exp(v - zy) for j, v in enumerate(zs) if j != label)
     loss = mpmath.log1p(others)
-    p = softmax(z)
+    p = _softmax_cached(key)
     grad = list(p)
     grad[label] = -mpmath.fsum(p[j] for j in range(len(zs)) if j != label)
-    return loss, grad
+    return loss, tuple(grad)
 
 
 def softmax_xent_soft(z, y) -> tuple[mpmath.mpf, list]:

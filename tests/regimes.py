@@ -5,6 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def _huge(dtype) -> tuple[float, str]:
+    """The huge finite logits of a dtype and the regime's name: ±1e30, or ±1e4 in float16
+    (whose largest value is 65504: a pos_weight of 4 times 3e4 would overflow)."""
+    return (1e30, "huge_1e30") if float(np.finfo(dtype).max) > 1e31 else (1e4, "huge_1e4")
+
+
 def softmax_regimes(dtype, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """name -> (logits (n, C) in dtype, int labels (n,))."""
     rng = np.random.default_rng(seed)
@@ -32,7 +38,9 @@ def softmax_regimes(dtype, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndar
     ties = base + rng.integers(-2, 3, (12, 10)) * np.spacing(np.abs(base).astype(dtype)).astype(np.float64)
     add("near_ties", ties)
     add("offset_1e4", 1e4 + rng.normal(0, 1, (12, 10)))
-    add("huge_1e30", rng.choice([-1e30, 1e30, 0.0], (12, 10)) * rng.uniform(0.5, 1, (12, 10)))
+    # float16 holds nothing near 1e30 (its largest value is 65504): there "huge" is ±1e4.
+    big, big_name = _huge(dtype)
+    add(big_name, rng.choice([-big, big, 0.0], (12, 10)) * rng.uniform(0.5, 1, (12, 10)))
     add("very_negative", -600 + rng.normal(0, 30, (12, 10)))
     return out
 
@@ -63,5 +71,6 @@ def bce_regimes(dtype, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]
     out["confident_wrong"] = (-sign * mag, y)
     out["near_zero"] = (rng.normal(0, 1e-6, n), rng.integers(0, 2, n).astype(float))
     out["near_zero_soft"] = (rng.normal(0, 1e-3, n), rng.uniform(0, 1, n))
-    out["huge_1e30"] = (rng.choice([-1e30, 1e30], n) * rng.uniform(0.5, 1, n), y)
+    big, big_name = _huge(dtype)
+    out[big_name] = (rng.choice([-big, big], n) * rng.uniform(0.5, 1, n), y)
     return {k: (z.astype(dtype), t.astype(dtype)) for k, (z, t) in out.items()}
