@@ -1,14 +1,17 @@
 """Optional: the same network and weights in PyTorch / Keras give the same outputs, losses and
-updated weights (rtol 1e-5 forward, 1e-4 after 5 steps). Skipped where a framework is absent."""
+updated weights (rtol 1e-5 forward, 1e-4 after 5 steps). Needs the `compare` extra (tests/frameworks.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from frameworks import need
 from logitnet import Sequential, losses, optimizers
 from logitnet.layers import Dense, Input
 
+# Keras 3 on torch converts tensors through NumPy 2's deprecated __array__ path.
+pytestmark = [pytest.mark.compare, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 STEPS = 5
 
 
@@ -38,7 +41,7 @@ TORCH_CASES = {
 
 @pytest.mark.parametrize("case", sorted(TORCH_CASES))
 def test_same_trajectory_as_pytorch(case):
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     ours_opt, torch_opt = TORCH_CASES[case]
     model = _ours(ours_opt())
     ws = model.get_weights()
@@ -65,8 +68,7 @@ def test_same_trajectory_as_pytorch(case):
 
 @pytest.mark.parametrize("case", ["sgd", "momentum", "nesterov", "adam", "amsgrad", "rmsprop"])
 def test_same_trajectory_as_keras(case):
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("tensorflow")
+    keras = need("keras")
     make = {"sgd": lambda o: o.SGD(0.1), "momentum": lambda o: o.SGD(0.1, momentum=0.9),
             "nesterov": lambda o: o.SGD(0.1, momentum=0.9, nesterov=True), "adam": lambda o: o.Adam(0.01),
             "amsgrad": lambda o: o.Adam(0.01, amsgrad=True), "rmsprop": lambda o: o.RMSprop(0.01)}[case]
@@ -77,7 +79,7 @@ def test_same_trajectory_as_keras(case):
     ref.set_weights(model.get_weights())
     for step, (x, y) in enumerate(_data()):
         if step == 0:
-            np.testing.assert_allclose(model(x), np.asarray(ref(x)), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(model(x), keras.ops.convert_to_numpy(ref(x)), rtol=1e-5, atol=1e-6)
         ours = model.train_on_batch(x, y)
         theirs = ref.train_on_batch(x, y)
         ref.reset_metrics()  # Keras 3 would otherwise report a running mean over calls

@@ -8,6 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from frameworks import need
 from logitnet import optimizers
 from logitnet.optimizers import SGD, Adam, RMSprop
 
@@ -280,9 +281,10 @@ TORCH_CASES = [("SGD", {}), ("SGD", {"momentum": 0.9}),
 TORCH_TO_KERAS = {"eps": "epsilon", "alpha": "rho"}
 
 
+@pytest.mark.compare
 @pytest.mark.parametrize("name, torch_kw", TORCH_CASES)
 def test_matches_torch(name, torch_kw):
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     w0, grads = _trajectory()
     w, p = w0.copy(), torch.nn.Parameter(torch.tensor(w0))
     topt = getattr(torch.optim, name)([p], lr=0.01, **torch_kw)
@@ -308,13 +310,12 @@ KERAS_CASES = [
 ]
 
 
+@pytest.mark.compare
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # raised inside Keras under NumPy 2
 @pytest.mark.parametrize("name, kw", KERAS_CASES)
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
 def test_matches_keras(name, kw, dtype, rtol):
-    keras = pytest.importorskip("keras")
-    if not keras.__version__.startswith("3."):
-        pytest.skip(f"needs Keras 3, found {keras.__version__}")
+    keras = need("keras")
     w0, grads = _trajectory(dtype)
     w, var = w0.copy(), keras.Variable(w0.copy(), dtype=np.dtype(dtype).name)
     kopt = getattr(keras.optimizers, name)(**kw)

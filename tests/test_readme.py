@@ -32,6 +32,11 @@ def test_the_two_fresh_machine_commands_are_what_ci_runs():
     test_command = 'pip install -e ".[test]" && python -m pytest -q'
     assert test_command in README and test_command in ci
     assert 'pip install ".[cli]" && logitnet train --seed 0' in README
+    # Then the comparisons, where a missing framework fails rather than skips.
+    compare = ('pip install torch==2.13.0 && pip install -e ".[test,compare]" && '
+               "LOGITNET_REQUIRE_FRAMEWORKS=1 python -m pytest -q -m compare")
+    assert compare in README and compare in ci
+    assert ci.index(test_command) < ci.index(compare)
 
 
 def test_the_first_command_prints_what_the_readme_shows(tmp_path):

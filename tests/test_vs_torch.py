@@ -1,5 +1,5 @@
-"""Optional: agreement with PyTorch on ordinary logits, and where PyTorch rounds to 0 (skipped
-when torch is not installed: `pip install torch==2.13.0`)."""
+"""Optional: agreement with PyTorch on ordinary logits, and where PyTorch rounds to 0 (needs the
+`compare` extra; see tests/frameworks.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 import reference as ref
+from frameworks import need
 from logitnet import ops
 
-torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.compare
+torch = need("torch")
 F = torch.nn.functional
 
 
