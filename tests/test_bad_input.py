@@ -3,6 +3,7 @@ the scikit-learn estimator and the command line, over the same list of mistakes.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -23,28 +24,57 @@ def _with(x, row, col, value):
     return x
 
 
+def _row(y, row, value):
+    """y (as floats when value is one) with y[row] set to value: one bad label in a later batch."""
+    y = y.astype(np.result_type(y.dtype, np.asarray(value).dtype), copy=True)
+    y[row] = value
+    return y
+
+
+# fit runs with batch_size 32 and shuffle=False, so rows 32..59 are its second batch. A mistake
+# there would let the first batch update the weights if fit checked batch by batch (or not at all),
+# so "the weights are unchanged" can fail only for those, and for mistakes that the training
+# arithmetic would accept silently. "checked" lists the calls after which the weights are compared:
+# only calls that, without the up-front checks, would have changed them. Without them:
+# - a NaN or inf in the first batch makes that batch's loss non-finite, and the divergence guard
+#   keeps the weights anyway: so the bad rows are 45 and 50, not 3 and 5;
+# - strings and objects are converted to floats by the training path and train;
+# - a wrong width, an empty x and a 1-D x fail in the first product, before any update;
+# - evaluate and predict never update, so no comparison follows them.
 FEATURE_MISTAKES = [
-    ("nan feature", lambda: _with(X, 3, 1, np.nan), "contains nan at row 3, column 1"),
-    ("inf feature", lambda: _with(X, 5, 0, -np.inf), "contains -inf at row 5, column 0"),
-    ("wrong width", lambda: X[:, :3], "x has 3 features but the model expects 4"),
-    ("empty", lambda: X[:0], "x is empty"),
-    ("strings", lambda: X.astype(str), "x must be numeric"),
-    ("objects", lambda: X.astype(object), "x must be numeric"),
-    ("1-D", lambda: X[:, 0], "must have shape (n_samples, n_features)"),
+    ("nan feature", lambda: _with(X, 45, 1, np.nan), "contains nan at row 45, column 1", True),
+    ("inf feature", lambda: _with(X, 50, 0, -np.inf), "contains -inf at row 50, column 0", True),
+    ("wrong width", lambda: X[:, :3], "x has 3 features but the model expects 4", False),
+    ("empty", lambda: X[:0], "x is empty", False),
+    ("strings", lambda: X.astype(str), "x must be numeric", True),
+    ("objects", lambda: X.astype(object), "x must be numeric", True),
+    ("1-D", lambda: X[:, 0], "must have shape (n_samples, n_features)", False),
 ]
 
+FIT, BATCH = "fit", "train_on_batch"
+# Without the up-front checks: a label of -1 or 7 (in row 50) makes the loss read some other
+# logit, non-integer labels are truncated and strings parsed, and two ones in a row are a valid
+# soft target, so fit and train_on_batch both train. The other mistakes sit in row 50 (or, for the
+# length, y ends before the second batch does): train_on_batch's one batch would fail in the
+# arithmetic (shapes that do not broadcast, the per-batch check of binary and soft targets) before
+# updating, fit only after its first batch. One-hot rows given to a sparse loss and integers given
+# to a categorical one fail in the first batch's arithmetic: no comparison.
 LABEL_MISTAKES = [
-    ("length", "sparse", lambda: Y[:-2], "x has 60 samples but y has 58"),
-    ("out of range", "sparse", lambda: np.where(Y == 2, 7, Y), "class label 7 is out of range"),
-    ("negative", "sparse", lambda: np.where(Y == 2, -1, Y), "class label -1 is out of range"),
-    ("non-integer", "sparse", lambda: Y + 0.25, "non-integer value"),
-    ("strings", "sparse", lambda: Y.astype(str), "y must be numeric"),
-    ("one-hot to sparse", "sparse", lambda: np.eye(3)[Y], "these look one-hot"),
-    ("not one-hot", "categorical", lambda: np.eye(3)[Y] + np.eye(3)[(Y + 1) % 3], "row 0 sums to 2"),
-    ("negative mass", "categorical", lambda: np.eye(3)[Y] * 2 - 1, "finite and >= 0"),
-    ("ints to categorical", "categorical", lambda: Y, "use SparseCategoricalCrossentropy"),
-    ("bce above 1", "binary", lambda: np.where(Y == 0, 2.0, 1.0), "binary targets must lie in [0, 1], got 2"),
-    ("bce negative", "binary", lambda: -(Y == 1).astype(float), "binary targets must lie in [0, 1]"),
+    ("length", "sparse", lambda: Y[:-2], "x has 60 samples but y has 58", {FIT}),
+    ("out of range", "sparse", lambda: _row(Y, 50, 7), "class label 7 is out of range", {FIT, BATCH}),
+    ("negative", "sparse", lambda: _row(Y, 50, -1), "class label -1 is out of range", {FIT, BATCH}),
+    ("non-integer", "sparse", lambda: _row(Y, 50, 1.25), "non-integer value 1.25", {FIT, BATCH}),
+    ("strings", "sparse", lambda: Y.astype(str), "y must be numeric", {FIT, BATCH}),
+    ("one-hot to sparse", "sparse", lambda: np.eye(3)[Y], "these look one-hot", set()),
+    ("not one-hot", "categorical", lambda: _row(np.eye(3)[Y], 50, [1.0, 1.0, 0.0]), "row 50 sums to 2",
+     {FIT, BATCH}),
+    ("negative mass", "categorical", lambda: _row(np.eye(3)[Y], 50, [-1.0, 1.0, 1.0]), "finite and >= 0",
+     {FIT}),
+    ("ints to categorical", "categorical", lambda: Y, "use SparseCategoricalCrossentropy", set()),
+    ("bce above 1", "binary", lambda: _row((Y == 1).astype(float), 50, 2.0),
+     "binary targets must lie in [0, 1], got 2", {FIT}),
+    ("bce negative", "binary", lambda: _row((Y == 1).astype(float), 50, -1.0),
+     "binary targets must lie in [0, 1]", {FIT}),
 ]
 
 
@@ -58,48 +88,60 @@ def _model(kind: str) -> Sequential:
     return m
 
 
-def _unchanged(model: Sequential, before: list[np.ndarray]) -> bool:
-    return all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+def _assert_unchanged(model: Sequential, before: list[np.ndarray]) -> None:
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("name,make,message", FEATURE_MISTAKES, ids=[c[0] for c in FEATURE_MISTAKES])
-def test_model_refuses_bad_features(name, make, message):
+@pytest.mark.parametrize("name,make,message,checked", FEATURE_MISTAKES, ids=[c[0] for c in FEATURE_MISTAKES])
+def test_model_refuses_bad_features(name, make, message, checked):
     m = _model("sparse")
     before = m.get_weights()
-    for call in (lambda x: m.fit(x, Y[:len(x)] if len(np.shape(x)) else Y, verbose=0),
-                 lambda x: m.evaluate(x, Y[:len(x)], verbose=0),
-                 lambda x: m.predict(x, verbose=0)):
-        with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-            call(make())
-    assert _unchanged(m, before)
+    x = make()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        m.fit(x, Y[:len(x)] if len(np.shape(x)) else Y, batch_size=32, shuffle=False, verbose=0)
+    if checked:
+        _assert_unchanged(m, before)
+    for call in (lambda: m.evaluate(x, Y[:len(x)], verbose=0), lambda: m.predict(x, verbose=0)):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            call()
 
 
-@pytest.mark.parametrize("name,kind,make,message", LABEL_MISTAKES, ids=[c[0] for c in LABEL_MISTAKES])
-def test_model_refuses_bad_labels(name, kind, make, message):
-    m = _model(kind)
-    before = m.get_weights()
-    for call in (lambda y: m.fit(X, y, verbose=0), lambda y: m.evaluate(X, y, verbose=0),
-                 lambda y: m.train_on_batch(X, y)):
-        with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
-            call(make())
-    assert _unchanged(m, before)
+@pytest.mark.parametrize("name,kind,make,message,checked", LABEL_MISTAKES, ids=[c[0] for c in LABEL_MISTAKES])
+def test_model_refuses_bad_labels(name, kind, make, message, checked):
+    y = make()
+    for call_name, call in ((FIT, lambda m: m.fit(X, y, batch_size=32, shuffle=False, verbose=0)),
+                            (BATCH, lambda m: m.train_on_batch(X, y)),
+                            ("evaluate", lambda m: m.evaluate(X, y, verbose=0))):
+        m = _model(kind)
+        before = m.get_weights()
+        with pytest.raises(ValueError, match=re.escape(message)):
+            call(m)
+        if call_name in checked:
+            _assert_unchanged(m, before)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"epochs": -1}, "epochs must be an integer >= 0"),
-    ({"epochs": 2.5}, "epochs must be an integer >= 0"),
-    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-    ({"validation_split": -0.1}, "validation_split must be in"),
-    ({"sample_weight": np.full(60, np.nan)}, "sample_weight must be finite and >= 0"),
-    ({"sample_weight": np.ones(3)}, "one weight per sample"),
-    ({"class_weight": {0: -1.0}}, "class_weight\\[0\\] must be finite and >= 0"),
+# Without its check, each setting marked True would train and change the weights: a negative
+# validation_split keeps every sample for training (and fails only when it validates on none after
+# the first epoch), a NaN weight in row 50 spoils only the second batch, a negative class weight
+# trains away from class 0. The others fail before any update (range() of a float, a batch size of
+# 0 dividing by zero, 3 weights indexed by a batch of 32) or train for no epoch (-1): no comparison.
+@pytest.mark.parametrize("kwargs,message,checked", [
+    ({"epochs": -1}, "epochs must be an integer >= 0", False),
+    ({"epochs": 2.5}, "epochs must be an integer >= 0", False),
+    ({"batch_size": 0}, "batch_size must be an integer >= 1", False),
+    ({"validation_split": -0.1}, "validation_split must be in", True),
+    ({"sample_weight": _row(np.ones(60), 50, np.nan)}, "sample_weight must be finite and >= 0", True),
+    ({"sample_weight": np.ones(3)}, "one weight per sample", False),
+    ({"class_weight": {0: -1.0}}, "class_weight\\[0\\] must be finite and >= 0", True),
 ])
-def test_model_refuses_absurd_settings(kwargs, message):
+def test_model_refuses_absurd_settings(kwargs, message, checked):
     m = _model("sparse")
     before = m.get_weights()
     with pytest.raises(ValueError, match=message):
-        m.fit(X, Y, verbose=0, **kwargs)
-    assert _unchanged(m, before)
+        m.fit(X, Y, verbose=0, **{"batch_size": 32, "shuffle": False, **kwargs})
+    if checked:
+        _assert_unchanged(m, before)
 
 
 @pytest.mark.parametrize("make,message", [
