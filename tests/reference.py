@@ -11,6 +11,14 @@ import numpy as np
 mpmath.mp.dps = 60
 mpf = mpmath.mpf
 
+# A float16/float32 result that is a float64 value rounded once, the float64 value being within k
+# float64 ulps of the truth, is within 0.5 + k·2^-29 float32 ulps (0.5 + k·2^-42 float16 ulps) of
+# the truth: the true value lies below 2^24 of its float32 ulps. Correct rounding is tested as
+# 0.5 ulp plus 2^-20 (k up to 512), which still fails a result rounded twice (up to 1 ulp off).
+HALF_ULP = 0.5 + 2.0**-20
+# float64 results: the README's target.
+F64_ULPS = 4.0
+
 # (precision in bits, smallest normal exponent) of each float type: ulp(x) = 2**(e - p + 1).
 _FORMAT = {np.dtype(np.float16): (11, -14), np.dtype(np.float32): (24, -126),
            np.dtype(np.float64): (53, -1022)}

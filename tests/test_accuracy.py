@@ -15,9 +15,10 @@ from logitnet import ops
 # and |t| < 2^24 float32 ulps (2^11 float16 ulps): the result is at most 0.5 + k·2^-29 float32
 # ulps (0.5 + k·2^-42 float16 ulps) away. It lands on the far side of a tie only when the truth is
 # within k·2^-29 ulp of the midpoint (measured: 0.5 + 1.6e-10 for float32 log_softmax). 2^-20
-# allows k up to 512, and is far below any real miss (a second rounding costs up to 0.5 ulp).
-HALF = 0.5 + 2.0**-20
-TOL = {np.float16: HALF, np.float32: HALF, np.float64: 4.0}
+# (reference.HALF_ULP) allows k up to 512, and still fails a result rounded twice (up to 1 ulp
+# off).
+HALF = ref.HALF_ULP
+TOL = {np.float16: HALF, np.float32: HALF, np.float64: ref.F64_ULPS}
 DTYPES = [np.float16, np.float32, np.float64]
 
 
