@@ -177,19 +177,28 @@ def test_bad_shapes_and_types():
 
 
 def test_one_hot_labels_take_the_integer_path_with_identical_results():
+    import reference as ref
+
     rng = np.random.default_rng(3)
     z = rng.normal(0, 5, (50, 7)).astype(np.float32)
     y = rng.integers(0, 7, 50)
     loss_i, grad_i = ops.softmax_cross_entropy(z, y)
     loss_o, grad_o = ops.softmax_cross_entropy(z, np.eye(7, dtype=np.float32)[y])
+    # Each form against mpmath (correctly rounded), then against each other: the same kernel.
+    truth = [ref.softmax_xent(z[i], int(y[i])) for i in range(50)]
+    for loss, grad in ((loss_i, grad_i), (loss_o, grad_o)):
+        assert ref.max_ulp_error(loss, [t[0] for t in truth], np.float32) <= ref.HALF_ULP
+        assert ref.max_ulp_error(grad, [g for t in truth for g in t[1]], np.float32) <= ref.HALF_ULP
     np.testing.assert_array_equal(loss_i, loss_o)
     np.testing.assert_array_equal(grad_i, grad_o)
-    # A batch with one soft row goes through the soft path; its one-hot rows agree to rounding.
+    # A batch with one soft row goes through the soft path: its rows, soft and one-hot, are
+    # correctly rounded too.
     soft = np.eye(7)[y]
     soft[0] = 1 / 7
     loss_s, grad_s = ops.softmax_cross_entropy(z, soft)
-    np.testing.assert_allclose(loss_s[1:], loss_i[1:], rtol=2e-7)
-    np.testing.assert_allclose(grad_s[1:], grad_i[1:], rtol=2e-7, atol=1e-30)
+    truth[0] = ref.softmax_xent_soft(z[0], soft[0])
+    assert ref.max_ulp_error(loss_s, [t[0] for t in truth], np.float32) <= ref.HALF_ULP
+    assert ref.max_ulp_error(grad_s, [g for t in truth for g in t[1]], np.float32) <= ref.HALF_ULP
 
 
 def test_nearly_one_hot_rows_keep_their_small_mass():
