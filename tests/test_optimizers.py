@@ -393,3 +393,11 @@ def test_step_with_grads_as_scratch_equals_apply(cls, ref, kw, chunk, monkeypatc
         a.apply(w_apply, g.copy())
         b._step(w_step, g.copy(), grads_as_scratch=True)
     np.testing.assert_array_equal(w_step, w_apply)
+
+
+@pytest.mark.parametrize("value", [10**400, 10**5000], ids=["10**400", "10**5000"])
+def test_an_integer_beyond_float_range_is_refused_by_name(value):
+    with pytest.raises(ValueError, match="learning_rate must be a finite real number"):
+        Adam(learning_rate=value)
+    with pytest.raises(ValueError, match="momentum must be a finite real number"):
+        SGD(0.1, momentum=value)

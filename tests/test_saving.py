@@ -10,6 +10,7 @@ import os
 import signal
 import struct
 import time
+import traceback
 import tracemalloc
 import warnings
 import zipfile
@@ -113,6 +114,8 @@ def _outcome(path, data: bytes) -> str:
     try:
         model = load_model(path)
     except ModelFileError as err:
+        # Every refusal comes from a check; a loader that failed by itself is a bug, shown with its cause.
+        assert not err.unexpected, "".join(traceback.format_exception(err.__cause__))
         assert str(err)
         COUNT["refused"] += 1
         return "refused"
@@ -345,6 +348,43 @@ class _Payload:
 
     def __reduce__(self):
         return (os.mkdir, (self.marker,))
+
+
+def test_a_refusal_names_its_check_and_a_loader_bug_is_marked_with_its_cause(tmp_path, monkeypatch):
+    import logitnet.saving as saving
+
+    data, path = _file(tmp_path), tmp_path / "m.logitnet"
+    refused = _refused(path, data[:-30], "not a zip archive")  # truncated: a check refuses it
+    assert not refused.unexpected
+    refused = _refused(path, _replace(data, "config.json", b'{"format": "logitnet-model", "version": 1'),
+                       "not valid UTF-8 JSON")
+    assert not refused.unexpected and type(refused.__cause__).__name__ == "JSONDecodeError"
+    path.write_bytes(data)
+
+    def broken(*args):  # an error no check anticipates: a bug in the loader, not a bad file
+        raise KeyError("layers")
+
+    monkeypatch.setattr(saving, "_check_layers", broken)
+    with pytest.raises(ModelFileError, match="bug in logitnet") as info:
+        load_model(path)
+    assert info.value.unexpected and isinstance(info.value.__cause__, KeyError)
+    monkeypatch.undo()
+    assert load_model(path).count_params() == _model().count_params()
+
+
+@pytest.mark.parametrize("flags, match", [(0x20, "zip flags"), (0x40, "zip flags")])
+def test_zip_features_the_loader_does_not_read_are_refused_by_name(tmp_path, flags, match):
+    data = bytearray(_file(tmp_path))
+    cd = data.index(b"PK\x01\x02")  # the first central directory entry's general-purpose flags
+    data[cd + 8:cd + 10] = struct.pack("<H", struct.unpack("<H", data[cd + 8:cd + 10])[0] | flags)
+    assert not _refused(tmp_path / "m.logitnet", bytes(data), match).unexpected
+
+
+def test_a_member_said_to_lie_outside_the_file_is_refused(tmp_path):
+    data = bytearray(_file(tmp_path))
+    cd = data.index(b"PK\x01\x02")  # its local header offset, pointed past the end
+    data[cd + 42:cd + 46] = struct.pack("<I", len(data) + 1000)
+    assert not _refused(tmp_path / "m.logitnet", bytes(data), "lies outside the file").unexpected
 
 
 def test_bad_members_are_refused(tmp_path, monkeypatch):

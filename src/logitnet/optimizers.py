@@ -31,7 +31,11 @@ _KERAS_INERT = {"weight_decay": None, "clipnorm": None, "clipvalue": None, "glob
 def _real(value: object, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
         raise ValueError(f"{name} must be a real number, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float range, e.g. 10**400
+        raise ValueError(f"{name} must be a finite real number, got an integer of "
+                         f"{int(value).bit_length()} bits") from None
 
 
 def _positive(value: object, name: str) -> float:

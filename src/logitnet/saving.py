@@ -18,7 +18,9 @@ import math
 import os
 import reprlib
 import tempfile
+import tokenize
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -62,7 +64,23 @@ _short.maxstring = _short.maxother = 60
 
 
 class ModelFileError(ValueError):
-    """A file that is not a logitnet model, or a damaged one."""
+    """A file that is not a logitnet model, or a damaged one.
+
+    `unexpected` is True when no check refused the file but the loader itself failed (its
+    `__cause__` is that error): a bug in logitnet, which the fuzz tests look for.
+    """
+
+    def __init__(self, message: str, *, unexpected: bool = False) -> None:
+        super().__init__(message)
+        self.unexpected = unexpected
+
+
+# What a damaged zip member raises while it is read: a bad CRC or header, a broken deflate stream,
+# an end that comes too soon.
+_ZIP_STREAM_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)
+_NPY_HEADER_ERRORS = (ValueError, SyntaxError, tokenize.TokenError, RecursionError)
+# Zip flag bits a member may carry: 1-2 deflate options, 3 sizes after the data, 11 UTF-8 names.
+_ZIP_FLAGS_ALLOWED = 0x2 | 0x4 | 0x8 | 0x800
 
 
 # --- small checks -----------------------------------------------------------------------------
@@ -102,17 +120,17 @@ def _dict(value: object, where: str, keys: tuple[str, ...] | None = None) -> dic
 
 
 @contextlib.contextmanager
-def _refusing(what: str) -> Iterator[None]:
-    """Turn any failure inside (zipfile, zlib, numpy, json, a constructor) into a ModelFileError."""
+def _refusing(what: str, expected: tuple[type[BaseException], ...]) -> Iterator[None]:
+    """Turn the errors `expected` of a damaged file inside (from zipfile, zlib, numpy's .npy
+    parser, json, or logitnet's own validation of a config) into a ModelFileError naming `what`.
+    Anything else is not caught here: `load_model` reports it as a bug in the loader."""
     try:
         yield
     except ModelFileError:
         raise
-    except MemoryError:
-        raise ModelFileError(f"{what}: not enough memory") from None
-    except Exception as err:  # noqa: BLE001 - a damaged file may make any of them fail
+    except expected as err:
         text = str(err) if len(str(err)) <= 200 else str(err)[:200] + "..."
-        raise ModelFileError(f"{what} ({type(err).__name__}: {text})") from None
+        raise ModelFileError(f"{what} ({type(err).__name__}: {text})") from err
 
 
 # --- the configuration ------------------------------------------------------------------------
@@ -136,7 +154,9 @@ def _parse_json(raw: bytes) -> Any:
             raise ModelFileError(f"config.json repeats the key {_show(keys.most_common(1)[0][0])}")
         return dict(pairs)
 
-    with _refusing("config.json is not valid UTF-8 JSON"):
+    # RecursionError: JSON nested deeper than Python's parser goes.
+    # json's parser raises ValueError (JSONDecodeError, or an integer of over 4,300 digits).
+    with _refusing("config.json is not valid UTF-8 JSON", (ValueError, RecursionError)):
         return json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
 
 
@@ -176,7 +196,7 @@ def _check_compile(comp: object, last_layer: dict, plan: _Plan) -> None:
     name = loss_spec["class_name"]
     if not isinstance(name, str):
         raise ModelFileError(f"compile.loss.class_name must be a string, got {_show(name)}")
-    with _refusing(f"compile.loss.class_name {_show(name)} is not a logitnet loss"):
+    with _refusing(f"compile.loss.class_name {_show(name)} is not a logitnet loss", (ValueError,)):
         cls = type(losses.get(name))
     allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
     for key, value in _dict(loss_spec["config"], "compile.loss.config").items():
@@ -185,23 +205,23 @@ def _check_compile(comp: object, last_layer: dict, plan: _Plan) -> None:
         test, wanted = _LOSS_CHECKS[key]
         if not test(value):
             raise ModelFileError(f"compile.loss.config.{key} must be {wanted}, got {_show(value)}")
-    with _refusing(f"compile.loss {_show(loss_spec)} is not a valid loss"):
+    with _refusing(f"compile.loss {_show(loss_spec)} is not a valid loss", (ValueError,)):
         plan.loss = losses.get({"class_name": cls.__name__, "config": loss_spec["config"]})
     opt_spec = _dict(comp["optimizer"], "compile.optimizer", ("class_name", "config"))
     for key, value in _dict(opt_spec["config"], "compile.optimizer.config").items():
         if value is not None and not isinstance(value, (bool, int, float, str)):
             raise ModelFileError(f"compile.optimizer.config.{key} must be a number, string, boolean or "
                                  f"null, got {_show(value)}")
-    with _refusing(f"compile.optimizer {_show(opt_spec)} is not a valid optimizer"):
+    with _refusing(f"compile.optimizer {_show(opt_spec)} is not a valid optimizer", (ValueError,)):
         plan.optimizer = optimizers.get(opt_spec)
-    with _refusing(f"compile.loss {cls.__name__} does not fit the last layer"):
+    with _refusing(f"compile.loss {cls.__name__} does not fit the last layer", (ValueError,)):
         head = Head(last_layer["activation"], last_layer["units"], plan.loss)
     names = comp["metrics"]
     if not isinstance(names, list) or len(names) > MAX_METRICS or not all(isinstance(m, str) for m in names):
         raise ModelFileError(f"compile.metrics must be a list of at most {MAX_METRICS} metric names, "
                              f"got {_show(names)}")
     for m in names:
-        with _refusing(f"compile.metrics has an unknown metric {_show(m)}"):
+        with _refusing(f"compile.metrics has an unknown metric {_show(m)}", (ValueError,)):
             metrics_mod.get(m, head.task)
     plan.metrics = list(names)
 
@@ -260,14 +280,16 @@ def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple[int, ..
     limit = MAX_NPY_HEADER + 8 * count
     if info.file_size > limit:
         raise ModelFileError(f"{name} claims {info.file_size:,} bytes; an array of shape {shape} takes at most {limit:,}")
-    with _refusing(f"{name} is not a readable .npy array"), zf.open(info) as fh:
+    with _refusing(f"{name} cannot be read", _ZIP_STREAM_ERRORS), zf.open(info) as fh:
         head = fh.read(min(info.file_size, MAX_NPY_HEADER))
         buf = io.BytesIO(head)
-        version = npy.read_magic(buf)
-        if version not in ((1, 0), (2, 0)):
-            raise ModelFileError(f"{name} has .npy format version {version}; expected 1.0 or 2.0")
-        read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
-        got_shape, _, dtype = read_header(buf, max_header_size=MAX_NPY_HEADER)
+        # numpy's .npy header parser (a Python literal) raises these for a malformed header.
+        with _refusing(f"{name} is not a readable .npy array: its header is malformed", _NPY_HEADER_ERRORS):
+            version = npy.read_magic(buf)
+            if version not in ((1, 0), (2, 0)):
+                raise ModelFileError(f"{name} has .npy format version {version}; expected 1.0 or 2.0")
+            read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            got_shape, _, dtype = read_header(buf, max_header_size=MAX_NPY_HEADER)
         if got_shape != shape:
             raise ModelFileError(f"{name} has shape {_show(got_shape)}; the model needs {shape}")
         if dtype.kind not in kinds or dtype.itemsize > 8 or dtype.hasobject or dtype.fields:
@@ -279,7 +301,8 @@ def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple[int, ..
         data = head + fh.read(expected - len(head))
         if len(data) != expected or fh.read(1):
             raise ModelFileError(f"{name} is truncated or too long")
-        arr = np.load(io.BytesIO(data), allow_pickle=False)
+        with _refusing(f"{name} is not a readable .npy array", (ValueError,)):
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
     if arr.shape != shape or arr.dtype != dtype:  # np.load read the same header; a second look costs nothing
         raise ModelFileError(f"{name} did not read back as shape {shape}, dtype {dtype}")
     if kinds == "f" and not np.isfinite(arr).all():
@@ -296,15 +319,21 @@ def _as_dtype(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
 
 
 # --- the zip ----------------------------------------------------------------------------------
-def _members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
-    with _refusing("the zip directory is damaged"):
-        infos = zf.infolist()
+def _members(zf: zipfile.ZipFile, file_size: int) -> dict[str, zipfile.ZipInfo]:
+    """The zip's members by name, each checked to be one this loader reads, lying inside the file."""
+    infos = zf.infolist()
     counts = Counter(i.filename for i in infos)
     if len(counts) != len(infos):
         raise ModelFileError(f"the zip holds the member {_show(counts.most_common(1)[0][0])} more than once")
     for info in infos:
         if info.flag_bits & 0x1:
             raise ModelFileError(f"{_show(info.filename)} is encrypted")
+        if info.flag_bits & ~_ZIP_FLAGS_ALLOWED:
+            raise ModelFileError(f"{_show(info.filename)} has the zip flags {info.flag_bits:#06x}; only "
+                                 f"{_ZIP_FLAGS_ALLOWED:#06x} (deflate options, data descriptor, UTF-8 names) are read")
+        if not 0 <= info.header_offset < file_size or info.compress_size > file_size:
+            raise ModelFileError(f"{_show(info.filename)} lies outside the file (offset {info.header_offset:,}, "
+                                 f"{info.compress_size:,} bytes, in a file of {file_size:,})")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise ModelFileError(f"{_show(info.filename)} uses compression method {info.compress_type}; "
                                  "expected stored or deflated")
@@ -317,16 +346,16 @@ def _read_config(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]) -> An
         raise ModelFileError("the zip has no config.json")
     if info.file_size > MAX_CONFIG_BYTES:
         raise ModelFileError(f"config.json claims {info.file_size:,} bytes; at most {MAX_CONFIG_BYTES:,} are read")
-    with _refusing("config.json cannot be read"), zf.open(info) as fh:
+    with _refusing("config.json cannot be read", _ZIP_STREAM_ERRORS), zf.open(info) as fh:
         raw = fh.read(MAX_CONFIG_BYTES + 1)
     if len(raw) > MAX_CONFIG_BYTES:
         raise ModelFileError(f"config.json is larger than {MAX_CONFIG_BYTES:,} bytes")
     return _parse_json(raw)
 
 
-def _read_file(zf: zipfile.ZipFile) -> tuple[_Plan, list[np.ndarray], dict[str, np.ndarray]]:
+def _read_file(zf: zipfile.ZipFile, file_size: int) -> tuple[_Plan, list[np.ndarray], dict[str, np.ndarray]]:
     """Check the whole zip: the config, then exactly the arrays it implies, each bounded first."""
-    members = _members(zf)
+    members = _members(zf, file_size)
     plan = _check_config(_read_config(zf, members))
     weight_names = [f"weights/{i}.npy" for i in range(len(plan.shapes))]
     state_names = {k: f"optimizer/{k}.npy" for k in plan.state_names}
@@ -352,38 +381,52 @@ def _read_file(zf: zipfile.ZipFile) -> tuple[_Plan, list[np.ndarray], dict[str, 
     return plan, weights, state
 
 
-def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A002 - Keras' name
-    """Read a model written by `save` / `save_model`: same architecture, weights and settings.
-
-    Raises FileNotFoundError for a missing file and ModelFileError for anything that is not a
-    complete, valid logitnet model file; the whole file is checked before the model is built.
-    """
+def _build(plan: _Plan, weights: list[np.ndarray], state: dict[str, np.ndarray], compile: bool) -> Any:  # noqa: A002
+    """The model a checked file describes. The file was checked whole: this fails only through a bug."""
     from .layers import Dense
     from .model import Sequential
 
+    spec = plan.model
+    model = Sequential([Dense.from_config(c) for c in spec["layers"]], name=spec["name"],
+                       seed=spec["seed"], dtype=spec["dtype"])
+    model.build((spec["input_dim"],))
+    model.set_weights(weights)
+    model.metadata = plan.metadata
+    if compile and plan.loss is not None:
+        model.compile(optimizer=plan.optimizer, loss=plan.loss, metrics=plan.metrics)
+        if state:
+            model.optimizer.set_state(state)
+    return model
+
+
+def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A002 - Keras' name
+    """Read a model written by `save` / `save_model`: same architecture, weights and settings.
+
+    Raises FileNotFoundError for a missing file (and the system's OSError for one it cannot open),
+    and ModelFileError for anything that is not a complete, valid logitnet model file; the whole
+    file is checked before the model is built.
+    """
     path = Path(filepath)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {str(path)!r}")
-    try:
-        with open(path, "rb") as fh:
-            with _refusing("it is not a zip archive"):
+    with open(path, "rb") as fh:
+        try:
+            # zipfile refuses a newer zip version with NotImplementedError; a member name that is
+            # not UTF-8 though flagged so fails to decode.
+            with _refusing("it is not a zip archive", (zipfile.BadZipFile, NotImplementedError, UnicodeDecodeError)):
                 zf = zipfile.ZipFile(fh)
             with zf:
-                plan, weights, state = _read_file(zf)
-        with _refusing("the checked file could not be rebuilt into a model"):
-            spec = plan.model
-            model = Sequential([Dense.from_config(c) for c in spec["layers"]], name=spec["name"],
-                               seed=spec["seed"], dtype=spec["dtype"])
-            model.build((spec["input_dim"],))
-            model.set_weights(weights)
-            model.metadata = plan.metadata
-            if compile and plan.loss is not None:
-                model.compile(optimizer=plan.optimizer, loss=plan.loss, metrics=plan.metrics)
-                if state:
-                    model.optimizer.set_state(state)
-    except ModelFileError as err:
-        raise ModelFileError(f"{str(path)!r} is not a readable logitnet model file: {err}") from None
-    return model
+                plan, weights, state = _read_file(zf, os.fstat(fh.fileno()).st_size)
+            return _build(plan, weights, state, compile)
+        except ModelFileError as err:
+            raise ModelFileError(f"{str(path)!r} is not a readable logitnet model file: {err}",
+                                 unexpected=err.unexpected) from err.__cause__
+        except MemoryError:
+            raise ModelFileError(f"{str(path)!r} could not be loaded: not enough memory") from None
+        except Exception as err:  # noqa: BLE001 - only ModelFileError reaches users; the cause is kept
+            raise ModelFileError(f"{str(path)!r} could not be loaded: the loader failed with "
+                                 f"{type(err).__name__}: {_show(str(err))}. This is a bug in logitnet; "
+                                 "please report it with the file", unexpected=True) from err
 
 
 # --- saving -----------------------------------------------------------------------------------
