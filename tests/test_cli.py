@@ -175,6 +175,69 @@ def test_plots_are_real_pngs(work):
     _png_size(work / "mlfigs" / "per_label_f1.png")
 
 
+def test_plots_draw_this_run(work, monkeypatch, capsys):
+    # In-process, keeping each Figure after it is saved: the drawn numbers are the run's own.
+    pytest.importorskip("matplotlib")
+    from logitnet import cli, models, plotting
+
+    figures = {}
+    real_save = plotting._save
+
+    def save_and_keep(fig, path):
+        figures[Path(path).name] = fig
+        fig.clear = lambda *args, **kwargs: None
+        try:
+            return real_save(fig, path)
+        finally:
+            del fig.clear
+
+    monkeypatch.setattr(plotting, "_save", save_and_keep)
+    monkeypatch.chdir(work)
+    assert cli.main(["train", "blobs.csv", "--seed", "1", "--epochs", "5", "--quiet", "--plots", "figs_in",
+                     "--out", "in.logitnet"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(figures) == ["confusion_matrix.png", "decision_regions.png", "learning_curves.png"]
+    model = models.load_model("in.logitnet")
+    names = model.metadata["class_names"]
+    assert names == ["blue", "gold", "green", "red"]
+
+    def axes(name):
+        return [ax for ax in figures[name].axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+
+    # the confusion matrix drawn is the one printed, over the 60 test samples
+    table = out.split("Confusion matrix (rows: true class, columns: predicted):\n")[1].splitlines()
+    assert table[0].split() == names
+    printed = np.array([[int(v) for v in row.split()[1:]] for row in table[1:5]])
+    assert printed.sum() == 60
+    (cm_ax,) = axes("confusion_matrix.png")
+    np.testing.assert_array_equal(cm_ax.images[0].get_array(), printed)
+    assert sorted(t.get_text() for t in cm_ax.texts) == sorted(str(v) for v in printed.ravel())
+    assert [t.get_text() for t in cm_ax.get_xticklabels()] == names
+    # the learning curves are the saved history: 5 epochs, training and validation
+    history = model.metadata["history"]
+    for ax in axes("learning_curves.png"):
+        name = ax.get_title()
+        lines = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+        np.testing.assert_array_equal(lines["train"], history[name])
+        np.testing.assert_array_equal(lines["validation"], history[f"val_{name}"])
+        assert len(lines["train"]) == 5
+    # the decision regions are in the CSV's units: its points, and the model on the standardised grid
+    (dr_ax,) = axes("decision_regions.png")
+    x, y = datasets.make_blobs(300, seed=1)
+    rows = np.array([[float(f"{a:.4f}"), float(f"{b:.4f}")] for a, b in x])  # as written to the CSV
+    label = np.searchsorted(names, np.array(["red", "green", "blue", "gold"])[y])
+    for k, points in enumerate(dr_ax.collections):
+        np.testing.assert_allclose(points.get_offsets(), rows[label == k], rtol=0, atol=1e-12)
+    (image,) = dr_ax.images
+    x0, x1, y0, y1 = image.get_extent()
+    assert x0 < rows[:, 0].min() and x1 > rows[:, 0].max() and y0 < rows[:, 1].min() and y1 > rows[:, 1].max()
+    g0, g1 = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
+    std = model.metadata["standardize"]
+    grid = (np.column_stack([g0.ravel(), g1.ravel()]) - std["mean"]) / std["scale"]
+    np.testing.assert_array_equal(image.get_array(), model.predict(grid, verbose=0).argmax(axis=1).reshape(300, 300))
+    assert image.get_cmap().N == 4 and [t.get_text() for t in dr_ax.get_legend().get_texts()] == names
+
+
 def test_plots_without_matplotlib_say_how_to_install_it(work, tmp_path):
     blocker = tmp_path / "block"
     (blocker / "matplotlib").mkdir(parents=True)
