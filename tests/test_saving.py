@@ -605,3 +605,108 @@ def test_save_survives_sigkill(tmp_path):
         assert len(match) == 1  # one of the two models, whole
         others = [p.name for p in tmp_path.iterdir() if p != path]
         assert all(n.startswith(".big.logitnet.") and n.endswith(".tmp") for n in others), others
+        assert len(others) <= 1  # each save removed the temp file the last killed one left
+    save_model(models[0], path)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # nothing left behind
+
+
+# --- temporary files left by killed saves --------------------------------------------------------
+def _dead_pid() -> int:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+def _paused_save(model, path):
+    """Fork a child that saves `model` to `path` and stops mid-write (after config.json);
+    returns (pid, resume) where resume() lets it finish and returns its exit status."""
+    from logitnet import saving
+
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child only saves
+        pid = os.fork()
+    if pid == 0:
+        try:
+            real = saving._write_member
+
+            def paused(zf, name, data):
+                real(zf, name, data)
+                if name == "config.json":
+                    os.write(ready_w, b"1")
+                    os.read(go_r, 1)
+
+            saving._write_member = paused
+            save_model(model, path)
+        finally:
+            os._exit(0)
+    assert os.read(ready_r, 1) == b"1"
+
+    def resume() -> int:
+        os.write(go_w, b"1")
+        return os.waitpid(pid, 0)[1]
+
+    return pid, resume
+
+
+def _temps(path):
+    return sorted(p.name for p in path.parent.iterdir() if p.name.startswith(f".{path.name}."))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or os.name != "posix", reason="needs fork, SIGKILL and flock")
+def test_a_killed_save_leaves_a_temp_that_the_next_save_removes_and_load_ignores(tmp_path):
+    path, old, new = tmp_path / "m.logitnet", _model(seed=1), _model(seed=2)
+    save_model(old, path)
+    pid, _ = _paused_save(new, path)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    (stale,) = _temps(path)
+    assert stale.startswith(f".m.logitnet.{pid}.") and (tmp_path / stale).stat().st_size > 0
+    loaded = load_model(path)  # the stale temp is not the model: load reads the old file
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.weights, old.weights))
+    save_model(new, path)
+    assert _temps(path) == [] and sorted(os.listdir(tmp_path)) == ["m.logitnet"]
+    loaded = load_model(path)
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.weights, new.weights))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or os.name != "posix", reason="needs fork and flock")
+def test_a_temp_still_being_written_is_never_removed(tmp_path):
+    path, first, second = tmp_path / "m.logitnet", _model(seed=1), _model(seed=2)
+    pid, resume = _paused_save(second, path)  # another process, mid-write
+    (writing,) = _temps(path)
+    save_model(first, path)  # must leave the other writer's file alone
+    assert _temps(path) == [writing]
+    assert load_model(path).get_weights()[0].tolist() == first.get_weights()[0].tolist()
+    status = resume()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and _temps(path) == []
+    loaded = load_model(path)  # the other writer completed its save
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.weights, second.weights))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or os.name != "posix", reason="needs fork and flock")
+def test_only_unlocked_temps_of_gone_writers_of_this_file_are_removed(tmp_path):
+    import fcntl
+
+    path, dead = tmp_path / "m.logitnet", _dead_pid()
+    stale = tmp_path / f".m.logitnet.{dead}.abcd_123.tmp"
+    locked = tmp_path / f".m.logitnet.{dead}.locked00.tmp"  # writer gone, yet its lock is held
+    alive = tmp_path / f".m.logitnet.{os.getppid()}.zzzzzzzz.tmp"  # a live process's
+    other = [tmp_path / f".m.logitnet.2.{dead}.abcdefgh.tmp",  # the temp of a file named m.logitnet.2
+             tmp_path / f".other.logitnet.{dead}.abcdefgh.tmp", tmp_path / f".m.logitnet.{dead}.short.tmp",
+             tmp_path / f".m.logitnet.x{dead}.abcdefgh.tmp", tmp_path / "m.logitnet.bak"]
+    for p in [stale, locked, alive, *other]:
+        p.write_bytes(b"partial")
+    link = tmp_path / f".m.logitnet.{dead}.linklink.tmp"
+    link.symlink_to(tmp_path / "m.logitnet.bak")
+    with open(locked, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        save_model(_model(), path)
+        assert not stale.exists() and locked.exists()
+    save_model(_model(), path)  # the lock is free now
+    assert not locked.exists()
+    assert alive.exists() and all(p.exists() for p in other) and link.is_symlink()
+    assert (tmp_path / "m.logitnet.bak").read_bytes() == b"partial"

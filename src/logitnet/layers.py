@@ -130,7 +130,7 @@ class Dense:
         kept for `backward`. With training=False the pass writes only fresh arrays and keeps
         nothing, so any number of threads may run it at once.
         """
-        n, units = len(x), self.units
+        n = len(x)
         folded = x.shape[1] != self.input_dim
         if folded and not self.use_bias:
             x, folded = x[:, :-1], False

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import reprlib
-import tempfile
 import tokenize
 import zipfile
 import zlib
@@ -32,6 +31,7 @@ from numpy.lib import format as npy
 
 from . import activations, initializers, losses, optimizers
 from . import metrics as metrics_mod
+from .atomic_file import atomic_write
 from .head import Head
 
 FORMAT = "logitnet-model"
@@ -460,25 +460,12 @@ def _write_member(zf: zipfile.ZipFile, name: str, data: bytes | np.ndarray) -> N
         npy.write_array(dest, np.ascontiguousarray(data) if data.ndim else data, allow_pickle=False)
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable, where the system lets a folder be opened (not on Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_model(model: Any, filepath: str | os.PathLike, include_optimizer: bool = True) -> None:
-    """Write `model` to `filepath` atomically: a temporary file in the same folder, fsync, rename.
+    """Write `model` to `filepath` atomically: a temporary file in the same folder, fsync, rename
+    (`atomic_file`).
 
     The file then holds either the previous model or this one, never a part of it, even if the
-    process is killed. Raises ValueError (before writing) for what the loader would refuse:
+    process is killed; a killed save's temporary file is removed by the next save of that file. Raises ValueError (before writing) for what the loader would refuse:
     non-finite weights or optimizer state, metadata that is not JSON, sizes beyond the bounds.
     """
     model._require_built()
@@ -499,22 +486,7 @@ def save_model(model: Any, filepath: str | os.PathLike, include_optimizer: bool 
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise ValueError(f"{name} holds non-finite values (NaN or inf); a model file keeps finite "
                              "arrays only: train again (callbacks.TerminateOnNaN stops a diverging fit)")
-    path = Path(filepath)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if hasattr(os, "fchmod"):  # mkstemp makes 0o600; keep the target's mode, else rw-r--r--
-                os.fchmod(fh.fileno(), path.stat().st_mode & 0o777 if path.is_file() else 0o644)
-            with zipfile.ZipFile(fh, "w") as zf:
-                _write_member(zf, "config.json", text)
-                for name, arr in arrays.items():
-                    _write_member(zf, f"{name}.npy", arr)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_write(filepath) as fh, zipfile.ZipFile(fh, "w") as zf:
+        _write_member(zf, "config.json", text)
+        for name, arr in arrays.items():
+            _write_member(zf, f"{name}.npy", arr)
