@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from fractions import Fraction
 import warnings
 
 import numpy as np
@@ -292,3 +293,307 @@ def test_fast_path_range_of_the_float32_kernels(monkeypatch, case):
         assert ref.ulp_error(soft_loss[i], true_soft_loss, np.float32) <= HALF
         assert ref.max_ulp_error(soft_grad[i], true_soft_grad, np.float32) <= HALF
         assert ref.max_ulp_error(probs[i], ref.softmax(z[i]), np.float32) <= HALF
+
+
+# --- the head's training-batch fast case: float32, integer labels, no weights, a gradient, and
+# every logit inside (-400, 88); anything else takes the per-sample path -----------------------------
+def _head_spy(monkeypatch) -> list:
+    """Record what the head's fast kernel returned (True: it did the batch) on each call."""
+    import logitnet.head as head_mod
+
+    calls: list = []
+    original = head_mod.sparse_batch_in_range
+
+    def spy(*args):
+        calls.append(original(*args))
+        return calls[-1]
+
+    monkeypatch.setattr(head_mod, "sparse_batch_in_range", spy)
+    return calls
+
+
+def _true_batch(z, labels, weights=None):
+    """mpmath: per-sample losses and gradients, and the weighted mean loss."""
+    n = len(z)
+    per = [ref.softmax_xent(z[i], int(labels[i])) for i in range(n)]
+    w = [ref.mpf(1) if weights is None else ref.mpf(float(weights[i])) for i in range(n)]
+    mean = ref.mpmath.fsum(wi * p[0] for wi, p in zip(w, per)) / n
+    return per, w, mean
+
+
+def _batch_logits(n, c, edge, dtype=np.float32):
+    rng = np.random.default_rng(n)
+    z = rng.normal(0, 4, (n, c))
+    labels = rng.integers(0, c, n)
+    low, high = -400.0, 88.0  # the documented range (softmax_xent._SAFE_LOW, _SAFE_HIGH)
+    if edge == "inside_high":
+        z[3, 1] = np.nextafter(np.float32(high), np.float32(0))  # the largest float32 below 88
+    elif edge == "at_high":
+        z[3, 1] = high
+    elif edge == "inside_low":
+        z[3, 1] = np.nextafter(np.float32(low), np.float32(0))
+    elif edge == "at_low":
+        z[3, 1] = low
+    return z.astype(dtype), labels
+
+
+@pytest.mark.parametrize("n", [37, 32])
+@pytest.mark.parametrize("edge", ["inside_high", "at_high", "inside_low", "at_low"])
+def test_head_batch_on_both_sides_of_the_fast_range(monkeypatch, edge, n):
+    calls = _head_spy(monkeypatch)
+    head = Head("softmax", 6, losses.SparseCategoricalCrossentropy())
+    z, labels = _batch_logits(n, 6, edge)
+    loss, grad = head.batch(z, labels, None)
+    inside = edge.startswith("inside")
+    assert calls == [inside]
+    per, _, mean = _true_batch(z, labels)
+    # Per-sample losses >= 0, each rounded once: the mean moves by at most 2^-24 relative.
+    assert abs(ref.mpf(loss) - mean) <= (2.0**-24 + 2.0**-45) * mean
+    # Inside, 1/n is folded in before the gradient's one rounding: correctly rounded. Outside,
+    # the per-sample gradient g is rounded (0.5 ulp of g, at most 2^k/n ulps of g/n, 2^k the
+    # power of two at or above n), multiplied by float32(1/n) (relative error δ: at most 2^24·δ
+    # ulps) and rounded again (0.5 ulp). Measured: 1.6 ulps for n = 37 (bound 1.77), 0.507 for
+    # n = 32 (1/32 is exact; the second rounding bites only below 2^-126; bound 1).
+    delta = abs(Fraction(float(np.float32(1 / n))) - Fraction(1, n)) * n
+    bound = 0.5 * 2 ** math.ceil(math.log2(n)) / n + float(delta) * 2**24 + HALF
+    tol = HALF if inside else bound
+    inv_n = ref.mpf(1) / n
+    worst = max(ref.max_ulp_error(grad[i], [g * inv_n for g in per[i][1]], np.float32) for i in range(n))
+    assert worst <= tol, worst
+
+
+@pytest.mark.parametrize("case", ["float32", "float64", "weights", "no_grad", "one_hot", "sum"])
+def test_head_batch_conditions_of_the_fast_case(monkeypatch, case):
+    calls = _head_spy(monkeypatch)
+    n, c = 32, 5  # n a power of two: 1/n is exact, so every path rounds the gradient once
+    dtype = np.float64 if case == "float64" else np.float32
+    z, labels = _batch_logits(n, c, None, dtype)
+    weights = np.linspace(0.5, 2.0, n).astype(dtype) if case == "weights" else None
+    if case == "one_hot":
+        head = Head("softmax", c, losses.CategoricalCrossentropy())
+        targets = np.eye(c, dtype=dtype)[labels]
+    else:
+        reduction = "sum" if case == "sum" else "sum_over_batch_size"
+        head = Head("softmax", c, losses.SparseCategoricalCrossentropy(reduction=reduction))
+        targets = labels
+    loss, grad = head.batch(z, targets, weights, need_grad=case != "no_grad")
+    assert calls == ([True] if case in ("float32", "sum") else [])
+    per, w, mean = _true_batch(z, labels, weights)
+    scale = ref.mpf(1) if case == "sum" else ref.mpf(1) / n
+    true_loss = mean * n * scale
+    assert abs(ref.mpf(loss) - true_loss) <= (2 * np.finfo(dtype).eps + 2.0**-45) * true_loss
+    if case == "no_grad":
+        assert grad is None
+        return
+    # weights: the per-sample gradient (0.5 ulp of g, at most 1 ulp of g·w) times the weight,
+    # rounded again (0.5 ulp): 1.5 ulps.
+    tol = 1.0 + HALF if case == "weights" else TOL[dtype]
+    for i in range(n):
+        want = [g * w[i] * scale for g in per[i][1]]
+        assert ref.max_ulp_error(grad[i], want, dtype) <= tol, i
+
+
+# --- fit: steps under 5e7 FLOPs (6 x parameters x batch) run their GEMMs on one BLAS thread ------
+def _ref_sgd_epoch(ws, x, y, batch_size, lr):
+    """float64 reference: one epoch of SGD on a relu stack ending in softmax cross-entropy."""
+    ws = [w.copy() for w in ws]
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        acts = [xb]
+        for i in range(0, len(ws) - 2, 2):
+            acts.append(np.maximum(acts[-1] @ ws[i] + ws[i + 1], 0.0))
+        z = acts[-1] @ ws[-2] + ws[-1]
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        g = p.copy()
+        g[np.arange(len(yb)), yb] -= 1.0
+        g /= len(yb)
+        for i in range(len(ws) - 2, -1, -2):
+            gw, gb = acts[i // 2].T @ g, g.sum(0)
+            if i:
+                g = (g @ ws[i].T) * (acts[i // 2] > 0)
+            ws[i] -= lr * gw
+            ws[i + 1] -= lr * gb
+    return ws
+
+
+@pytest.mark.parametrize("batch_size,patched", [(512, None), (1024, None), (8, 0.0), (8, None)],
+                         ids=["small-512", "large-1024", "large-patched", "small-8"])
+def test_fit_on_both_sides_of_the_small_step_flops(monkeypatch, batch_size, patched):
+    if patched is not None:
+        monkeypatch.setattr(model_mod, "_SMALL_STEP_FLOPS", patched)
+    limits = []
+    original = model_mod.blas_threads_at_most
+
+    def spy(limit):
+        limits.append(limit)
+        return original(limit)
+
+    monkeypatch.setattr(model_mod, "blas_threads_at_most", spy)
+    rng = np.random.default_rng(batch_size)
+    n, d = 1024, 64
+    x, y = rng.normal(size=(n, d)), rng.integers(0, 10, n)
+    model = Sequential([Input((d,)), Dense(128, "relu"), Dense(10, "softmax")], seed=1, dtype="float64")
+    model.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    flops = 6 * model.count_params() * batch_size
+    small = flops < model_mod._SMALL_STEP_FLOPS
+    assert small == (batch_size in (512, 8) and patched is None)  # the sizes reach the side named
+    ws = model.get_weights()
+    model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    assert limits == ([1] if small else [])
+    for got, want in zip(model.get_weights(), _ref_sgd_epoch(ws, x, y, batch_size, 0.1)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-14)
+
+
+# --- predict: chunks of max(batch_size, 1024) rows; predict_logits: chunks of batch_size --------
+@pytest.mark.parametrize("n", [1023, 1024, 1025, 2049])
+@pytest.mark.parametrize("batch_size", [32, 1500])
+def test_predict_chunks(monkeypatch, n, batch_size):
+    rng = np.random.default_rng(n)
+    model = Sequential([Input((6,)), Dense(8, "tanh"), Dense(4, "softmax")], seed=2, dtype="float64")
+    x = rng.normal(0, 2, (n, 6))
+    chunks = []
+    original = model.outputs_from_logits
+
+    def spy(z):
+        chunks.append(len(z))
+        return original(z)
+
+    monkeypatch.setattr(model, "outputs_from_logits", spy)
+    probs = model.predict(x, batch_size=batch_size, verbose=0)
+    size = max(batch_size, 1024)
+    assert chunks == [min(size, n - i) for i in range(0, n, size)]
+    logits = model.predict_logits(x, batch_size=batch_size)
+    w1, b1, w2, b2 = model.get_weights()
+    z = np.tanh(x @ w1 + b1) @ w2 + b2  # float64 reference, written here
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    np.testing.assert_allclose(logits, z, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(probs, p, rtol=1e-13, atol=1e-300)
+
+
+# --- optimizers: one pass up to 2**17 parameters, chunks of 2**17 (in threads) above ------------
+_OPTIMIZERS = {
+    "sgd": lambda: optimizers.SGD(0.1),
+    "sgd_nesterov": lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+    "adam_amsgrad": lambda: optimizers.Adam(0.01, amsgrad=True),
+    "rmsprop_centered": lambda: optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+}
+
+
+def _ref_updates(name, w, grads):
+    """float64 reference of Keras' update rules, written here: w after each gradient in turn."""
+    m, v, vhat, mg = (np.zeros_like(w) for _ in range(4))
+    for t, g in enumerate(grads):
+        if name == "sgd":
+            w = w - 0.1 * g
+        elif name == "sgd_nesterov":
+            m = 0.9 * m - 0.1 * g
+            w = w + 0.9 * m - 0.1 * g
+        elif name == "adam_amsgrad":
+            m = m + (g - m) * (1 - 0.9)
+            v = v + (g * g - v) * (1 - 0.999)
+            vhat = np.maximum(vhat, v)
+            alpha = 0.01 * np.sqrt(1 - 0.999 ** (t + 1)) / (1 - 0.9 ** (t + 1))
+            w = w - alpha * m / (np.sqrt(vhat) + 1e-7)
+        else:
+            v = 0.9 * v + 0.1 * g * g
+            mg = 0.9 * mg + 0.1 * g
+            m = 0.5 * m + 0.01 * g / np.sqrt(v - mg**2 + 1e-7)
+            w = w - m
+    return w
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("extra", [0, 1, 2 * (1 << 17) + 5], ids=["2^17", "2^17+1", "3x2^17+5"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(_OPTIMIZERS))
+def test_optimizer_chunks(monkeypatch, pool_uses, name, dtype, extra, threads):
+    import logitnet.optimizers as opt_mod
+
+    chunk = 1 << 17
+    assert opt_mod._CHUNK == chunk
+    n = chunk + extra
+    rng = np.random.default_rng(extra)
+    w0 = rng.normal(0, 1, n).astype(dtype)
+    grads = [rng.normal(0, 1, n).astype(dtype) for _ in range(3)]
+    blocks = _count_blocks(monkeypatch, opt_mod)
+    ops.set_num_threads(threads)
+    try:
+        opt, w, backup = _OPTIMIZERS[name](), w0.copy(), np.empty_like(w0)
+        for g in grads:
+            before = w.copy()
+            opt.apply(w, g.copy(), backup=backup)
+            np.testing.assert_array_equal(backup, before)  # the backup is the step's starting point
+    finally:
+        ops.set_num_threads(None)
+    chunks = -(-n // chunk)
+    assert len(blocks) == (0 if chunks == 1 else 3 * chunks)
+    assert bool(pool_uses) == (chunks > 1 and threads > 1)
+    # Bit for bit the unsplit whole-vector update, and close to the float64 reference.
+    monkeypatch.setattr(opt_mod, "_CHUNK", 1 << 40)
+    whole_opt, whole = _OPTIMIZERS[name](), w0.copy()
+    for g in grads:
+        whole_opt.apply(whole, g.copy())
+    np.testing.assert_array_equal(w, whole)
+    for key, slot in opt.get_state().items():
+        np.testing.assert_array_equal(slot, whole_opt.get_state()[key])
+    want = _ref_updates(name, w0.astype(np.float64), [g.astype(np.float64) for g in grads])
+    rtol, atol = (1e-12, 1e-14) if dtype == np.float64 else (1e-5, 1e-6)
+    np.testing.assert_allclose(w, want, rtol=rtol, atol=atol)
+
+
+# The unchunked update runs without errstate, so its overflow also warns (the chunks do not).
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("units", [320, 330], ids=["128,320-params", "132,330-params"])
+def test_model_steps_on_both_sides_of_the_optimizer_chunk(units):
+    # One Dense layer of 400 inputs: 401·units parameters, below and above 2**17. Adam through
+    # train_on_batch (the gradients serve as scratch, the backup is taken chunk by chunk), then a
+    # step that overflows: the weights come back bit for bit.
+    n_params = 401 * units
+    assert (n_params > 1 << 17) == (units == 330)
+    rng = np.random.default_rng(units)
+    model = Sequential([Input((400,)), Dense(units, "softmax")], seed=3, dtype="float64")
+    model.compile(optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    ws = model.get_weights()
+    m = [np.zeros_like(w) for w in ws]
+    v = [np.zeros_like(w) for w in ws]
+    for t in range(2):
+        x, y = rng.normal(size=(16, 400)), rng.integers(0, units, 16)
+        z = x @ ws[0] + ws[1]
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        g = p.copy()
+        g[np.arange(16), y] -= 1
+        g /= 16
+        loss = model.train_on_batch(x, y)
+        assert loss == pytest.approx(-np.log(p[np.arange(16), y]).mean(), rel=1e-12)
+        alpha = 0.01 * np.sqrt(1 - 0.999 ** (t + 1)) / (1 - 0.9 ** (t + 1))
+        for i, gi in enumerate((x.T @ g, g.sum(0))):
+            m[i] = m[i] + (gi - m[i]) * 0.1
+            v[i] = v[i] + (gi * gi - v[i]) * 0.001
+            ws[i] = ws[i] - alpha * m[i] / (np.sqrt(v[i]) + 1e-7)
+    for got, want in zip(model.get_weights(), ws):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-14)
+    before = model.get_weights()
+    model.compile(optimizer=optimizers.SGD(1e308), loss="sparse_categorical_crossentropy")
+    x = np.full((4, 400), 100.0)
+    with pytest.warns(model_mod.DivergenceWarning):
+        model.train_on_batch(x, [0, 1, 2, 3])
+    for got, want in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, want)
+
+
+# --- Dense keeps forward buffers for at most 9 batch sizes, then starts afresh ------------------
+def test_training_through_many_batch_sizes():
+    rng = np.random.default_rng(9)
+    model = Sequential([Input((4,)), Dense(6, "relu"), Dense(5, "relu"), Dense(3, "softmax")],
+                       seed=2, dtype="float64")
+    model.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    ws = model.get_weights()
+    for size in [*range(1, 13), 3, 1, 12, 7]:  # 12 distinct sizes: the buffers are dropped on the way
+        x, y = rng.normal(size=(size, 4)), rng.integers(0, 3, size)
+        model.train_on_batch(x, y)
+        ws = _ref_sgd_epoch(ws, x, y, size, 0.1)
+        for got, want in zip(model.get_weights(), ws):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
