@@ -249,11 +249,16 @@ def _child_loss(z, y):
     return ops.softmax_cross_entropy(z, y)[0]
 
 
-def test_all_finite_survives_an_overflowing_check():
-    # all_finite sums squares in one BLAS pass; 1e30² overflows, yet every element is finite.
+@pytest.mark.parametrize("shape", [(3, 4), (100, 50)], ids=["plain-test", "dot-product"])
+def test_all_finite_survives_an_overflowing_check(shape):
+    # Above 4,096 elements all_finite sums squares in one BLAS pass; 1e30² overflows, yet every
+    # element is finite. (Both sides of 4,096: tests/test_thresholds.py.)
     from logitnet.ops._core import all_finite
 
-    big = np.full((3, 4), 1e30, np.float32)
+    big = np.full(shape, 1e30, np.float32)
+    if big.size > 4096:
+        with np.errstate(over="ignore"):
+            assert not np.isfinite(np.dot(big.ravel(), big.ravel()))  # the fallback's case
     assert all_finite(big)
     for bad in (np.nan, np.inf, -np.inf):
         x = big.copy()
@@ -262,12 +267,13 @@ def test_all_finite_survives_an_overflowing_check():
     assert all_finite(np.zeros((0, 5), np.float32))
 
 
-def test_model_accepts_huge_finite_features_and_names_a_nan():
+@pytest.mark.parametrize("rows", [2, 1200])  # 8 and 4,800 features: both sides of all_finite's 4,096
+def test_model_accepts_huge_finite_features_and_names_a_nan(rows):
     import logitnet as ln
 
     model = ln.Sequential([ln.Input((4,)), ln.Dense(3)], seed=0)
-    x = np.full((2, 4), 1e30, np.float32)
-    assert model.predict_logits(x).shape == (2, 3)
+    x = np.full((rows, 4), 1e30, np.float32)
+    assert model.predict_logits(x).shape == (rows, 3)
     x[1, 2] = np.nan
     with pytest.raises(ValueError, match="row 1, column 2"):
         model.predict_logits(x)
