@@ -178,3 +178,50 @@ def test_training_batch_kernel_leaves_out_of_range_batches_to_the_exact_path(bad
     loss, grad = np.full(4, 5.0, np.float32), np.full((4, 3), 5.0, np.float32)
     assert not sparse_batch_in_range(z, np.array([0, 1, 2, 0]), 0.25, loss, grad)
     assert (loss == 5).all() and (grad == 5).all()  # nothing written
+
+
+def _head_case(case: str, seed: int):
+    """A float32 training batch (n = 37, not a power of two, so 1/n is inexact) for each way into
+    the head: logits outside the fast range, sample weights, one-hot and soft rows, BCE."""
+    from logitnet import losses
+    from logitnet.head import Head
+
+    rng = np.random.default_rng(seed)
+    n, c = 37, 10
+    z = (rng.normal(size=(n, c)) * 6).astype(np.float32)
+    labels = rng.integers(0, c, n)
+    weights = rng.uniform(0, 3, n).astype(np.float32) if case.endswith("weighted") else None
+    if case.startswith("bce"):
+        head = Head("sigmoid", c, losses.BinaryCrossentropy())
+        targets = rng.uniform(0, 1, (n, c)).astype(np.float32)
+    elif case == "one-hot":
+        head, targets = Head("softmax", c, losses.CategoricalCrossentropy()), np.eye(c, dtype=np.float32)[labels]
+    elif case == "soft":
+        head = Head("softmax", c, losses.CategoricalCrossentropy())
+        targets = rng.dirichlet(np.ones(c), n).astype(np.float32)
+    else:
+        head, targets = Head("softmax", c, losses.SparseCategoricalCrossentropy()), labels
+        if case == "sparse-huge-logit":
+            z[0, 0] = 100.0  # outside the fast kernel's (-400, 88): the exact rows take it
+    return head, z, targets, weights
+
+
+@pytest.mark.parametrize("case", ["sparse-huge-logit", "sparse-weighted", "one-hot", "soft", "bce", "bce-weighted"])
+def test_training_gradient_is_rounded_once_on_every_path(case):
+    # dL/dz = w_i·dloss_i/dz / n (BCE: also / n_labels): the weights and the mean's 1/n go into the
+    # float64 gradient before its one rounding, so it is correctly rounded whichever kernel runs.
+    # (Rounding the per-sample gradient first, then scaling, was up to 2.8 ulps off here.)
+    worst = 0.0
+    for seed in range(3):
+        head, z, targets, weights = _head_case(case, seed)
+        _, grad = head.batch(z, targets, weights)
+        n, c = z.shape
+        for i in range(n):
+            w = ref.mpf(1.0 if weights is None else float(weights[i])) / n
+            if case.startswith("bce"):
+                want = [ref.bce(zj, yj)[1] * w / c for zj, yj in zip(z[i], targets[i])]
+            else:
+                rows = np.eye(c)[targets[i]] if targets.ndim == 1 else targets[i]
+                want = [g * w for g in ref.softmax_xent_soft(z[i], rows)[1]]
+            worst = max(worst, ref.max_ulp_error(grad[i], want, np.float32))
+    assert worst <= HALF, worst

@@ -110,19 +110,22 @@ class Head:
         return (targets[:, 0] >= 0.5).astype(np.intp)
 
     # --- loss ---------------------------------------------------------------------------------
-    def per_sample(self, z: np.ndarray, targets: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """Per-sample loss (n,) and its gradient dloss_i/dz (n, units), from the logits z."""
+    def per_sample(self, z: np.ndarray, targets: np.ndarray, need_grad: bool,
+                   grad_scale: float | np.ndarray = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-sample loss (n,) and its gradient dloss_i/dz (n, units), from the logits z; row i of
+        the gradient is multiplied by grad_scale (a number, or (n,) float64) before its one rounding."""
         ls = getattr(self.loss, "label_smoothing", 0.0)
         if self.family == "softmax":
             if ls:
                 targets = losses_mod.smooth_categorical(targets, ls, self.units)
             # Targets were checked once, before training (check_targets): go straight to the rows.
-            return xent_rows(z, targets, need_grad)
+            return xent_rows(z, targets, need_grad, grad_scale)
         if ls:
             targets = losses_mod.smooth_binary(targets, ls)
-        loss, grad = binary_cross_entropy(z, targets, need_grad=need_grad)
-        mean = loss.mean(axis=1, dtype=np.float64).astype(z.dtype)  # Keras: mean over the labels
-        return mean, None if grad is None else grad / np.asarray(self.units, z.dtype)
+        per_label = np.asarray(grad_scale, np.float64) / self.units  # Keras: the mean over the labels
+        loss, grad = binary_cross_entropy(z, targets, need_grad=need_grad,
+                                          grad_scale=per_label[:, None] if per_label.ndim else per_label)
+        return loss.mean(axis=1, dtype=np.float64).astype(z.dtype), grad
 
     def batch(self, z: np.ndarray, targets: np.ndarray, weights: np.ndarray | None,
               need_grad: bool = True) -> tuple[float, np.ndarray | None]:
@@ -135,14 +138,10 @@ class Head:
             loss, grad = self._buffers(z.shape)
             if sparse_batch_in_range(z, targets, scale, loss, grad):
                 return float(loss.sum(dtype=np.float64)) * scale, grad
-        loss, grad = self.per_sample(z, targets, need_grad)
-        if weights is not None:
-            loss = loss * weights
-            if grad is not None:
-                grad *= weights[:, None]
-        total = float(loss.sum(dtype=np.float64))
-        if grad is not None and scale != 1.0:
-            grad *= np.asarray(scale, grad.dtype)
+        # The mean's 1/n and the weights go into the gradient before its one rounding.
+        w64 = None if weights is None else weights.astype(np.float64)
+        loss, grad = self.per_sample(z, targets, need_grad, scale if w64 is None else w64 * scale)
+        total = float(loss.sum(dtype=np.float64) if w64 is None else np.dot(loss.astype(np.float64), w64))
         return total * scale, grad
 
     def _buffers(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -86,9 +86,11 @@ def check_pos_weight(pos_weight: object, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def binary_cross_entropy(
-    logits: object, targets: object, pos_weight: object | None = None, need_grad: bool = False
+    logits: object, targets: object, pos_weight: object | None = None, need_grad: bool = False,
+    grad_scale: float | np.ndarray = 1.0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Elementwise sigmoid BCE from logits: (loss, grad or None), in the logits' dtype."""
+    """Elementwise sigmoid BCE from logits: (loss, grad or None), in the logits' dtype. The
+    gradient is multiplied by grad_scale (broadcast against it, float64) before its one rounding."""
     a = as_float_array(logits, "logits")
     z = a.astype(F64, copy=False)
     y = check_targets(targets, z.shape)
@@ -105,6 +107,8 @@ def binary_cross_entropy(
         sig_z = np.where(nonneg, s_pos, s_neg)
         sig_neg_z = np.where(nonneg, s_neg, s_pos)
         grad = (1.0 - y) * sig_z - wy * sig_neg_z
+        if np.ndim(grad_scale) or grad_scale != 1.0:
+            grad *= grad_scale
         grad = grad.astype(a.dtype, copy=False)
     return loss.astype(a.dtype, copy=False), grad
 

@@ -99,32 +99,39 @@ def check_prob_labels(labels: np.ndarray) -> None:
 _SMALL = 1 << 12  # elements below which a sparse batch is one block, handled directly
 
 
-def _xent_rows(z: np.ndarray, labels: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Loss (n,) and grad (n, C) for rows z (n, C) and int labels (n,) or label rows (n, C)."""
+def _xent_rows(z: np.ndarray, labels: np.ndarray, need_grad: bool,
+               grad_scale: float | np.ndarray = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Loss (n,) and grad (n, C) for rows z (n, C) and int labels (n,) or label rows (n, C).
+
+    Row i of the gradient is multiplied by grad_scale (a number, or one per row (n,), float64)
+    before its one rounding: a training batch's mean (1/n) and sample weights cost no accuracy.
+    """
     n, width = z.shape
     if width == 0 and n:
         raise ValueError("logits have no classes (last axis of length 0)")
     loss = np.empty(n, z.dtype)
     grad = np.empty((n, width), z.dtype) if need_grad else None
     sparse = labels.ndim == 1
+    per_row = np.ndim(grad_scale) == 1
     if sparse and n * width <= _SMALL:  # one small block (a training batch): no block machinery
         with np.errstate(all="ignore"):
-            _sparse_block(z, labels, loss, grad)
+            _sparse_block(z, labels, loss, grad, grad_scale)
         return loss, grad
 
     def work(lo: int, hi: int) -> None:
         zb, yb, lb = z[lo:hi], labels[lo:hi], loss[lo:hi]
         gb = None if grad is None else grad[lo:hi]
+        sb = grad_scale[lo:hi] if per_row else grad_scale
         if sparse:
-            _sparse_block(zb, yb, lb, gb)
+            _sparse_block(zb, yb, lb, gb, sb)
             return
         idx = yb.argmax(axis=1)
         # One-hot, exactly: a 1 at every row's argmax and no other nonzero in the block.
         if (yb[arange(hi - lo), idx] == 1).all() and _count_nonzero(yb) == hi - lo:
-            _sparse_block(zb, idx, lb, gb)
+            _sparse_block(zb, idx, lb, gb, sb)
         else:
             check_prob_labels(yb)
-            _dense_block(zb, yb, lb, gb)
+            _dense_block(zb, yb, lb, gb, sb)
 
     for_row_blocks(n, width, work, block_size(z.dtype))
     return loss, grad
@@ -155,16 +162,18 @@ def _count_nonzero(y: np.ndarray) -> int:
     return int(np.count_nonzero(y))
 
 
-FastKernel = Callable[[np.ndarray, np.ndarray, np.ndarray, "np.ndarray | None"], "np.ndarray | None"]
+FastKernel = Callable[[np.ndarray, np.ndarray, np.ndarray, "np.ndarray | None", "float | np.ndarray"],
+                      "np.ndarray | None"]
 ExactRows = Callable[[np.ndarray, np.ndarray, bool], "tuple[np.ndarray, np.ndarray | None]"]
 
 
 def _fill_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None,
-                fast: FastKernel, exact: ExactRows) -> None:
-    """Fill loss (r,) and grad (r, C) for a block: float16/32 rows take `fast` (unshifted, which
-    flags the rows it cannot do exactly); those rows and float64 ones take `exact`."""
+                scale: float | np.ndarray, fast: FastKernel, exact: ExactRows) -> None:
+    """Fill loss (r,) and grad (r, C), its rows times `scale`, for a block: float16/32 rows take
+    `fast` (unshifted, which flags the rows it cannot do exactly); those rows and float64 ones
+    take `exact`."""
     if zb.dtype != F64:
-        redo = fast(zb, yb, loss, grad)
+        redo = fast(zb, yb, loss, grad, scale)
         if redo is None:
             return
         todo = np.flatnonzero(redo)
@@ -174,17 +183,23 @@ def _fill_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarr
     lb, gb = exact(zb.astype(F64, copy=False), yb, grad is not None)
     loss[todo] = lb
     if grad is not None:
+        if np.ndim(scale):
+            gb *= scale[todo][:, None]
+        elif scale != 1.0:
+            gb *= scale
         grad[todo] = gb
 
 
-def _sparse_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None) -> None:
-    """Fill loss (r,) and grad (r, C) for a block of rows with int labels."""
-    _fill_block(zb, yb, loss, grad, _sparse_unshifted, sparse_rows64)
+def _sparse_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None,
+                  scale: float | np.ndarray = 1.0) -> None:
+    """Fill loss (r,) and grad (r, C) (rows times `scale`) for a block of rows with int labels."""
+    _fill_block(zb, yb, loss, grad, scale, _sparse_unshifted, sparse_rows64)
 
 
-def _dense_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None) -> None:
-    """Fill loss (r,) and grad (r, C) for a block of rows with soft labels."""
-    _fill_block(zb, yb, loss, grad, _dense_unshifted, dense_rows64)
+def _dense_block(zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None,
+                 scale: float | np.ndarray = 1.0) -> None:
+    """Fill loss (r,) and grad (r, C) (rows times `scale`) for a block of rows with soft labels."""
+    _fill_block(zb, yb, loss, grad, scale, _dense_unshifted, dense_rows64)
 
 
 def sparse_rows64(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -214,11 +229,12 @@ def sparse_rows64(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.nda
 
 def _sparse_unshifted(
     zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None,
-    scale: float = 1.0, in_range: bool = False,
+    scale: float | np.ndarray = 1.0, in_range: bool = False,
 ) -> np.ndarray | None:
     """Fast path for float16/32 rows: float64 exp without the shift. Returns None when every row
-    is exact, else a mask of the rows to redo exactly. The gradient is scaled by `scale` before
-    its one rounding; in_range=True says the caller checked the logits (sparse_batch_in_range).
+    is exact, else a mask of the rows to redo exactly. The gradient is scaled by `scale` (a number
+    or one per row) before its one rounding; in_range=True says the caller checked the logits
+    (sparse_batch_in_range).
 
     loss = log1p(Σ_{j≠y} e_j / e_y) needs no max. A row is exact when exp(z_y) >= 2**-700 and
     Σ exp(z) < 2**300: the terms are then normal floats or far below what float32 can hold,
@@ -248,9 +264,11 @@ def _sparse_unshifted(
 
 
 def _dense_unshifted(
-    zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None
+    zb: np.ndarray, yb: np.ndarray, loss: np.ndarray, grad: np.ndarray | None,
+    scale: float | np.ndarray = 1.0,
 ) -> np.ndarray | None:
     """Fast path for float16/32 rows with soft labels; returns None or the rows to redo exactly.
+    The gradient's rows are multiplied by `scale` before their one rounding.
 
     With k = argmax, e = exp(z) and S = Σ e (float64, unshifted): −log p_j = log S − z_j for
     j ≠ k (>= log 2, so nothing cancels) and log1p(Σ_{j≠k} e_j / e_k) at k. The gradient
@@ -279,10 +297,15 @@ def _dense_unshifted(
     loss[...] = np.einsum("ij,ij->i", y, neg_log_p)
     if grad is not None:
         inv = 1.0 / total
+        at_k = e_k * inv * y_rest - y_k * (others * inv)
         e *= ((y_rest + y_k) * inv)[:, None]
         e -= y
+        e[r, k] = at_k
+        if np.ndim(scale):
+            e *= scale[:, None]
+        elif scale != 1.0:
+            e *= scale
         grad[...] = e
-        grad[r, k] = e_k * inv * y_rest - y_k * (others * inv)
     if n and e_k.min() >= _FAST_MIN_TERM and total.max() < _FAST_MAX_SUM:  # NaN fails both tests
         return None
     return ~((e_k >= _FAST_MIN_TERM) & (total < _FAST_MAX_SUM))
