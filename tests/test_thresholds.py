@@ -18,6 +18,7 @@ import pytest
 import reference as ref
 from logitnet import Sequential, losses, ops, optimizers
 from logitnet import model as model_mod
+from logitnet import training as training_mod
 from logitnet.head import Head
 from logitnet.layers import Dense, Input
 from logitnet.ops import _core
@@ -413,22 +414,22 @@ def _ref_sgd_epoch(ws, x, y, batch_size, lr):
                          ids=["small-512", "large-1024", "large-patched", "small-8"])
 def test_fit_on_both_sides_of_the_small_step_flops(monkeypatch, batch_size, patched):
     if patched is not None:
-        monkeypatch.setattr(model_mod, "_SMALL_STEP_FLOPS", patched)
+        monkeypatch.setattr(training_mod, "_SMALL_STEP_FLOPS", patched)
     limits = []
-    original = model_mod.blas_threads_at_most
+    original = training_mod.blas_threads_at_most
 
     def spy(limit):
         limits.append(limit)
         return original(limit)
 
-    monkeypatch.setattr(model_mod, "blas_threads_at_most", spy)
+    monkeypatch.setattr(training_mod, "blas_threads_at_most", spy)
     rng = np.random.default_rng(batch_size)
     n, d = 1024, 64
     x, y = rng.normal(size=(n, d)), rng.integers(0, 10, n)
     model = Sequential([Input((d,)), Dense(128, "relu"), Dense(10, "softmax")], seed=1, dtype="float64")
     model.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
     flops = 6 * model.count_params() * batch_size
-    small = flops < model_mod._SMALL_STEP_FLOPS
+    small = flops < training_mod._SMALL_STEP_FLOPS
     assert small == (batch_size in (512, 8) and patched is None)  # the sizes reach the side named
     ws = model.get_weights()
     model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
