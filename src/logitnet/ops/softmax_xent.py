@@ -306,9 +306,12 @@ def _dense_unshifted(
         elif scale != 1.0:
             e *= scale
         grad[...] = e
-    if n and e_k.min() >= _FAST_MIN_TERM and total.max() < _FAST_MAX_SUM:  # NaN fails both tests
+    # A −inf logit whose label is 0 makes 0·inf = NaN in the einsum (its term is 0): such rows,
+    # like NaN ones, go to the exact path, which skips zero labels.
+    nan_loss = np.isnan(loss)
+    if n and e_k.min() >= _FAST_MIN_TERM and total.max() < _FAST_MAX_SUM and not nan_loss.any():
         return None
-    return ~((e_k >= _FAST_MIN_TERM) & (total < _FAST_MAX_SUM))
+    return ~((e_k >= _FAST_MIN_TERM) & (total < _FAST_MAX_SUM)) | nan_loss
 
 
 def dense_rows64(z: np.ndarray, y: np.ndarray, need_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
