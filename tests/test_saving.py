@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+import zipfiles
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from logitnet import Sequential, optimizers, regularizers
@@ -52,24 +54,7 @@ def _file(tmp_path, model=None, **kw) -> bytes:
     return path.read_bytes()
 
 
-def _members(data: bytes) -> list[tuple[str, bytes]]:
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        return [(i.filename, zf.read(i)) for i in zf.infolist()]
-
-
-def _zip(members: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # duplicate names, on purpose
-        with zipfile.ZipFile(buf, "w", method) as zf:
-            for name, content in members:
-                zf.writestr(name, content)
-    return buf.getvalue()
-
-
-def _replace(data: bytes, name: str, content: bytes | None) -> bytes:
-    """The file with member `name` replaced (None: removed); other members kept in order."""
-    return _zip([(n, content if n == name else c) for n, c in _members(data) if n != name or content is not None])
+_members, _zip, _replace = zipfiles.members, zipfiles.make_zip, zipfiles.replace
 
 
 def _with_config(data: bytes, change) -> bytes:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import io
 import json
 import struct
-import warnings
 import zipfile
 
 import numpy as np
 import pytest
+
+import zipfiles
 
 from logitnet import Sequential, losses, optimizers, regularizers
 from logitnet.layers import Dense, Input
@@ -39,23 +40,7 @@ def base(tmp_path_factory) -> bytes:
     return _bytes(_model(), tmp_path_factory.mktemp("base"))
 
 
-def _members(data: bytes) -> list[tuple[str, bytes]]:
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        return [(i.filename, zf.read(i)) for i in zf.infolist()]
-
-
-def _zip(members, method=zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # duplicate names, on purpose
-        with zipfile.ZipFile(buf, "w", method) as zf:
-            for name, content in members:
-                zf.writestr(name, content)
-    return buf.getvalue()
-
-
-def _replace(data: bytes, name: str, content: bytes | None) -> bytes:
-    return _zip([(n, content if n == name else c) for n, c in _members(data) if n != name or content is not None])
+_members, _zip, _replace = zipfiles.members, zipfiles.make_zip, zipfiles.replace
 
 
 def _config(data: bytes) -> dict:
