@@ -149,7 +149,7 @@ def test_model_refuses_absurd_settings(kwargs, message, checked):
     (lambda: optimizers.SGD(learning_rate=-1), "learning_rate must be finite and > 0"),
     (lambda: optimizers.SGD(momentum=1.5), "momentum must lie in"),
     (lambda: Dense(0), "Dense units must be a positive integer"),
-    (lambda: Dense(3, activation="swish"), "unknown activation 'swish'"),
+    (lambda: Dense(3, activation="mish"), "unknown activation 'mish'"),
     (lambda: losses.CategoricalCrossentropy(label_smoothing=2), "label_smoothing must lie in"),
 ])
 def test_absurd_hyperparameters_are_refused_at_construction(make, message):

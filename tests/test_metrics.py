@@ -59,7 +59,7 @@ def random_batch(task: str, n: int, width: int, rng: np.random.Generator):
 
 ALL_METRICS = [
     (cls, task, kwargs)
-    for task in M.TASKS
+    for task in M.CLASSIFICATION
     for cls, kwargs in [
         (M.Accuracy, {}), (M.Precision, {}), (M.Recall, {}), (M.F1Score, {}),
         (M.F1Score, {"average": "micro"}), (M.F1Score, {"average": "macro"}), (M.AUC, {}),
@@ -413,7 +413,11 @@ def test_get_names_and_instances():
     with pytest.raises(ValueError, match="known names: acc, accuracy"):
         M.get("top_k", "multiclass")
     with pytest.raises(ValueError, match="task must be one of"):
+        M.get("accuracy", "ranking")
+    with pytest.raises(ValueError, match="Accuracy is for the task.s. multiclass, binary, multilabel, not 'regression'"):
         M.get("accuracy", "regression")
+    with pytest.raises(ValueError, match="MeanSquaredError is for the task.s. regression, not 'binary'"):
+        M.get("mse", "binary")
     with pytest.raises(ValueError, match="multilabel"):
         M.get("hamming_loss", "multiclass")
     with pytest.raises(TypeError):
@@ -493,7 +497,7 @@ def test_functional_matches_sklearn(skm, seed):
 
 
 @pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("task", M.TASKS)
+@pytest.mark.parametrize("task", M.CLASSIFICATION)
 def test_stateful_matches_sklearn(skm, seed, task):
     rng = np.random.default_rng(seed)
     y, z = random_batch(task, 90, 5, rng)

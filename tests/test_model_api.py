@@ -35,7 +35,9 @@ def test_deferred_build_input_and_weights_order():
     assert m2.count_params() == m.count_params()  # built from Input, as Keras
     lines = []
     m2.summary(print_fn=lines.append)
-    assert "dense_1 (Dense, softmax)" in lines[0] and "Total params: 26" in lines[0]
+    row = next(line for line in lines[0].splitlines() if "dense_1" in line)
+    assert row.startswith(" dense_1 (Dense)") and "(None, 2)" in row and row.split()[-1] == "10"
+    assert "Total params: 26 (104.00 B)" in lines[0]
     with pytest.raises(ValueError, match="weight 0 has shape \\(2, 4\\), expected \\(3, 4\\)"):
         m.set_weights([np.zeros((2, 4)), np.zeros(4), np.zeros((4, 2)), np.zeros(2)])
     with pytest.raises(ValueError, match="expected 4 weight arrays"):

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import zipfiles
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from logitnet import Sequential, optimizers, regularizers
 from logitnet.layers import Dense, Input
-from logitnet.saving import MAX_PARAMS, MAX_UNITS, ModelFileError, load_model, save_model
+from logitnet.models import load_model
+from logitnet.saving import MAX_PARAMS, MAX_UNITS, ModelFileError, save_model
 
 FUZZ = settings(deadline=None, max_examples=150, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -247,6 +248,9 @@ CONFIG_CASES = {
     "version 99": (_set(["version"], 99), "format version 99 by a newer logitnet"),
     "version as text": (_set(["version"], "1"), "unknown format version '1'"),
     "version true": (_set(["version"], True), "unknown format version True"),
+    "version 0": (_set(["version"], 0), "unknown format version 0"),
+    "version 1 with a version-2 model": (_set(["version"], 1),
+                                         r"model must have the keys \['name', 'dtype', 'seed', 'input_dim', 'layers'\]"),
     "other format": (_set(["format"], "keras"), "format 'keras'"),
     "unknown top key": (_set(["extra"], 1), "only"),
     "no metadata": (_drop(["metadata"]), "metadata"),
@@ -257,24 +261,44 @@ CONFIG_CASES = {
     "dtype a list": (_set(["model", "dtype"], ["float32"]), "model.dtype"),
     "seed negative": (_set(["model", "seed"], -1), "model.seed"),
     "seed a float": (_set(["model", "seed"], 1.5), "model.seed"),
-    "input_dim 0": (_set(["model", "input_dim"], 0), "model.input_dim"),
+    "input_shape [0]": (_set(["model", "input_shape"], [0]), r"model\.input_shape must be a list"),
+    "input_shape an int": (_set(["model", "input_shape"], 4), r"model\.input_shape must be a list"),
+    "input_shape empty": (_set(["model", "input_shape"], []), r"model\.input_shape must be a list"),
+    "input_dim (version 1's key)": (_set(["model", "input_dim"], 4), r"unknown keys \[\"'input_dim'\"\]"),
     "no layers": (_set(["model", "layers"], []), "model.layers"),
     "layer a string": (_set(["model", "layers", 0], "dense"), r"model.layers\[0\] must be a JSON object"),
-    "10**12 units": (_set(["model", "layers", 0, "units"], 10**12), r"layers\[0\].units must be an integer in"),
-    "units 0": (_set(["model", "layers", 0, "units"], 0), "units"),
-    "units 5.0": (_set(["model", "layers", 0, "units"], 5.0), "units"),
-    "units true": (_set(["model", "layers", 0, "units"], True), "units"),
-    "unknown activation": (_set(["model", "layers", 0, "activation"], "gelu"), "activation must be one of"),
-    "activation a list": (_set(["model", "layers", 0, "activation"], ["relu"]), "activation"),
-    "unknown initializer": (_set(["model", "layers", 1, "kernel_initializer"], "orthogonal"), "kernel_initializer"),
-    "use_bias 1": (_set(["model", "layers", 0, "use_bias"], 1), "use_bias"),
-    "negative l2": (_set(["model", "layers", 0, "kernel_regularizer", "l2"], -1), "l2 must be a finite"),
-    "infinite l1": (_set(["model", "layers", 0, "kernel_regularizer", "l1"], float("inf")), "l1 must be a finite"),
-    "huge integer l1": (_set(["model", "layers", 0, "kernel_regularizer", "l1"], 10**400), "l1 must be a finite"),
-    "regularizer extra key": (_set(["model", "layers", 0, "kernel_regularizer", "l3"], 0), "unknown keys"),
-    "unknown layer key": (_set(["model", "layers", 0, "trainable"], True), "unknown keys"),
-    "missing layer key": (_drop(["model", "layers", 0, "use_bias"]), "lacks"),
-    "same layer names": (_set(["model", "layers", 1, "name"], "dense"), "unique"),
+    "layer in version 1's form": (_set(["model", "layers", 0], {"units": 5, "name": "dense"}),
+                                  r"model\.layers\[0\] must have the keys \['class_name', 'config'\]"),
+    "layer config a list": (_set(["model", "layers", 0, "config"], []),
+                            r"model\.layers\[0\]\.config must be a JSON object"),
+    "unknown layer class": (_set(["model", "layers", 0, "class_name"], "Conv2D"),
+                            r"model\.layers\[0\]\.class_name must be one of .*got 'Conv2D'"),
+    "10**12 units": (_set(["model", "layers", 0, "config", "units"], 10**12),
+                     r"layers\[0\]\.config\.units must be an integer in"),
+    "units 0": (_set(["model", "layers", 0, "config", "units"], 0), r"config\.units must be an integer in"),
+    "units 5.0": (_set(["model", "layers", 0, "config", "units"], 5.0), r"config\.units must be an integer in"),
+    "units true": (_set(["model", "layers", 0, "config", "units"], True), r"config\.units must be an integer in"),
+    "unknown activation": (_set(["model", "layers", 0, "config", "activation"], "selu"),
+                           r"config\.activation must be one of .*got 'selu'"),
+    "activation a list": (_set(["model", "layers", 0, "config", "activation"], ["relu"]),
+                          r"config\.activation must be one of"),
+    "unknown initializer": (_set(["model", "layers", 1, "config", "kernel_initializer"], "orthogonal"),
+                            r"layers\[1\]\.config\.kernel_initializer must be one of"),
+    "use_bias 1": (_set(["model", "layers", 0, "config", "use_bias"], 1), r"config\.use_bias must be true or false"),
+    "negative l2": (_set(["model", "layers", 0, "config", "kernel_regularizer", "l2"], -1),
+                    r"config\.kernel_regularizer must be null or \{l1, l2\} with finite numbers >= 0"),
+    "infinite l1": (_set(["model", "layers", 0, "config", "kernel_regularizer", "l1"], float("inf")),
+                    r"config\.kernel_regularizer must be null or \{l1, l2\} with finite numbers >= 0"),
+    "huge integer l1": (_set(["model", "layers", 0, "config", "kernel_regularizer", "l1"], 10**400),
+                        r"config\.kernel_regularizer must be null or \{l1, l2\} with finite numbers >= 0"),
+    "regularizer extra key": (_set(["model", "layers", 0, "config", "kernel_regularizer", "l3"], 0),
+                              r"config\.kernel_regularizer must be null or \{l1, l2\}"),
+    "trainable 1": (_set(["model", "layers", 0, "config", "trainable"], 1), r"config\.trainable must be true or false"),
+    "unknown layer key": (_set(["model", "layers", 0, "config", "evil"], True), r"config must have .*unknown keys"),
+    "unknown layer entry key": (_set(["model", "layers", 0, "module"], "keras"), "unknown keys"),
+    "missing layer key": (_drop(["model", "layers", 0, "config", "use_bias"]), r"lacks \['use_bias'\]"),
+    "missing trainable": (_drop(["model", "layers", 0, "config", "trainable"]), r"lacks \['trainable'\]"),
+    "same layer names": (_set(["model", "layers", 1, "config", "name"], "dense"), r"layers\[1\]\.config\.name .*unique"),
     "unknown loss": (_set(["compile", "loss", "class_name"], "Hinge"), "not a logitnet loss"),
     "loss for another head": (_set(["compile", "loss"], {"class_name": "BinaryCrossentropy", "config": {}}),
                               "BinaryCrossentropy does not fit the last layer"),
@@ -300,14 +324,15 @@ def test_bad_config_is_refused(tmp_path, case):
 
 def test_sizes_are_bounded_before_anything_is_allocated(tmp_path):
     data, path = _file(tmp_path), tmp_path / "m.logitnet"
-    wide = _set(["model", "layers", 0, "units"], MAX_UNITS)
+    wide = _set(["model", "layers", 0, "config", "units"], MAX_UNITS)
     def two_wide(config):
         wide(config)
-        config["model"]["input_dim"] = MAX_UNITS
+        config["model"]["input_shape"] = [MAX_UNITS]
     huge_header = _npy_raw("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000, 1000000), }", b"\0" * 64)
     bomb = _zip([(n, b"\0" * 20_000_000 if n == "weights/0.npy" else c) for n, c in _members(data)])
     cases = [
-        (_with_config(data, _set(["model", "layers", 0, "units"], 10**12)), "units must be an integer"),
+        (_with_config(data, _set(["model", "layers", 0, "config", "units"], 10**12)), "units must be an integer"),
+        (_with_config(data, _set(["model", "input_shape"], [2**12, 2**12, 2])), "model.input_shape must be a list"),
         (_with_config(data, two_wide), f"at most {MAX_PARAMS:,} are loaded"),
         (_replace(data, "weights/0.npy", huge_header), r"shape \(1000000, 1000000\); the model needs \(4, 5\)"),
         (_declare_size(data, "weights/0.npy", 2**32 - 2), "weights/0.npy claims 4,294,967,294 bytes"),
@@ -336,7 +361,7 @@ class _Payload:
 
 
 def test_a_refusal_names_its_check_and_a_loader_bug_is_marked_with_its_cause(tmp_path, monkeypatch):
-    import logitnet.saving as saving
+    from logitnet import saving
 
     data, path = _file(tmp_path), tmp_path / "m.logitnet"
     refused = _refused(path, data[:-30], "not a zip archive")  # truncated: a check refuses it
@@ -661,7 +686,7 @@ def test_a_killed_save_leaves_a_temp_that_the_next_save_removes_and_load_ignores
 @pytest.mark.skipif(not hasattr(os, "fork") or os.name != "posix", reason="needs fork and flock")
 def test_a_temp_still_being_written_is_never_removed(tmp_path):
     path, first, second = tmp_path / "m.logitnet", _model(seed=1), _model(seed=2)
-    pid, resume = _paused_save(second, path)  # another process, mid-write
+    _pid, resume = _paused_save(second, path)  # another process, mid-write
     (writing,) = _temps(path)
     save_model(first, path)  # must leave the other writer's file alone
     assert _temps(path) == [writing]

@@ -11,12 +11,19 @@ import zipfile
 
 import numpy as np
 import pytest
-
 import zipfiles
 
 from logitnet import Sequential, losses, optimizers, regularizers
 from logitnet.layers import Dense, Input
-from logitnet.saving import MAX_CONFIG_BYTES, MAX_LAYERS, MAX_PARAMS, ModelFileError, _check_config, load_model, save_model
+from logitnet.models import load_model
+from logitnet.saving import (
+    MAX_CONFIG_BYTES,
+    MAX_LAYERS,
+    MAX_PARAMS,
+    ModelFileError,
+    _check_config,
+    save_model,
+)
 
 
 # --- files --------------------------------------------------------------------------------------
@@ -69,7 +76,7 @@ def _npy_raw(header: str, payload: bytes = b"", version: int = 1) -> bytes:
 
 def _padded_npy(arr: np.ndarray, total_header: int) -> bytes:
     """A .npy 1.0 of `arr` whose header (magic to newline) is exactly `total_header` bytes."""
-    text = "{'descr': '%s', 'fortran_order': False, 'shape': %r, }" % (arr.dtype.str, arr.shape)
+    text = f"{{'descr': '{arr.dtype.str}', 'fortran_order': False, 'shape': {arr.shape!r}, }}"
     return _npy_raw(text + " " * (total_header - 10 - len(text) - 1), arr.tobytes())
 
 
@@ -147,47 +154,67 @@ def _many_members(data: bytes) -> bytes:
 KERNEL = np.linspace(-1, 1, 20, dtype=np.float32).reshape(4, 5)
 ONE_INF = np.zeros(5, np.float32)
 ONE_INF[3] = np.inf
-LAYER0 = ("model", "layers", 0)
+LAYER0 = ("model", "layers", 0, "config")
 
 # name -> (make the file from the base file, the message); `...` marks text from numpy or zipfile.
 REFUSED = {
     # config.json's top level
     "no model": (_with_config(_drop("model")),
-                 "config.json must have the keys model and metadata, and only ['compile', 'format', 'metadata', "
-                 "'model', 'optimizer_state', 'version']; got [\"'compile'\", \"'format'\", \"'metadata'\", "
-                 "\"'optimizer_state'\", \"'version'\"]"),
+                 ("config.json must have the keys model and metadata, and only ['compile', 'format', 'metadata', "
+                  "'model', 'optimizer_state', 'version']; got [\"'compile'\", \"'format'\", \"'metadata'\", "
+                  "\"'optimizer_state'\", \"'version'\"]")),
     "model key": (_with_config(_set("model", "trainable", True)),
-                  "model must have the keys ['name', 'dtype', 'seed', 'input_dim', 'layers']; unknown keys "
-                  "[\"'trainable'\"]"),
+                  ("model must have the keys ['name', 'dtype', 'seed', 'input_shape', 'layers']; unknown keys "
+                   "[\"'trainable'\"]")),
     "model name": (_with_config(_set("model", "name", 3)), "model.name must be a string, got 3"),
     "model dtype": (_with_config(_set("model", "dtype", "int8")),
                     "model.dtype must be one of ('float32', 'float64'), got 'int8'"),
     "seed 2**4096": (_with_config(_set("model", "seed", 2**4096)),
                      "model.seed must be null or an integer >= 0, got 104438888141315250...4708340403154190336"),
-    "input_dim": (_with_config(_set("model", "input_dim", 0)),
-                  "model.input_dim must be an integer in [1, 16777216], got 0"),
+    "input_shape": (_with_config(_set("model", "input_shape", [0])),
+                    ("model.input_shape must be a list of 1 to 8 sizes >= 1 with at most 16,777,216 numbers in all, "
+                     "got [0]")),
+    "input_shape too many numbers": (_with_config(_set("model", "input_shape", [2**12, 2**12, 2])),
+                                     ("model.input_shape must be a list of 1 to 8 sizes >= 1 with at most 16,777,216 "
+                                      "numbers in all, got [4096, 4096, 2]")),
+    "input_dim of version 1": (_with_config(_set("model", "input_dim", 4)),
+                               ("model must have the keys ['name', 'dtype', 'seed', 'input_shape', 'layers']; "
+                                "unknown keys [\"'input_dim'\"]")),
     "layers": (_with_config(_set("model", "layers", {})),
                f"model.layers must be a list of 1 to {MAX_LAYERS} layer configs, got {{}}"),
     # layers
+    "layer entry key": (_with_config(_set("model", "layers", 0, "module", "keras")),
+                        "model.layers[0] must have the keys ['class_name', 'config']; unknown keys [\"'module'\"]"),
+    "layer class": (_with_config(_set("model", "layers", 0, "class_name", "Conv2D")),
+                    ("model.layers[0].class_name must be one of ['Activation', 'Dense', 'Dropout', 'Flatten', "
+                     "'LeakyReLU', 'Normalization', 'ReLU', 'Softmax'], got 'Conv2D'")),
+    "layer config key": (_with_config(_set(*LAYER0, "dtype", "float32")),
+                         ("model.layers[0].config must have the keys ['units', 'activation', 'use_bias', "
+                          "'kernel_initializer', 'bias_initializer', 'kernel_regularizer', 'name', 'trainable']; "
+                          "unknown keys [\"'dtype'\"]")),
     "units 0": (_with_config(_set(*LAYER0, "units", 0)),
-                "model.layers[0].units must be an integer in [1, 16777216], got 0"),
-    "activation": (_with_config(_set(*LAYER0, "activation", "gelu")),
-                   "model.layers[0].activation must be one of ['linear', 'relu', 'sigmoid', 'softmax', 'tanh'], "
-                   "got 'gelu'"),
+                "model.layers[0].config.units must be an integer in [1, 16777216], got 0"),
+    "activation": (_with_config(_set(*LAYER0, "activation", "selu")),
+                   ("model.layers[0].config.activation must be one of [...'linear', ...'relu', ...'sigmoid', "
+                    "...'softmax', ...'tanh'], got 'selu'")),
     "initializer": (_with_config(_set(*LAYER0, "bias_initializer", "orthogonal")),
-                    "model.layers[0].bias_initializer must be one of ..., got 'orthogonal'"),
+                    "model.layers[0].config.bias_initializer must be one of ..., got 'orthogonal'"),
     "use_bias": (_with_config(_set(*LAYER0, "use_bias", 1)),
-                 "model.layers[0].use_bias must be true or false, got 1"),
+                 "model.layers[0].config.use_bias must be true or false, got 1"),
     "regularizer key": (_with_config(_set(*LAYER0, "kernel_regularizer", {"l2": 0.1})),
-                        "model.layers[0].kernel_regularizer must have the keys ['l1', 'l2']; it lacks ['l1']"),
+                        ("model.layers[0].config.kernel_regularizer must be null or {l1, l2} with finite numbers "
+                         ">= 0, got {'l2': 0.1}")),
     "regularizer value": (_with_config(_set(*LAYER0, "kernel_regularizer", "l2", -0.5)),
-                          "model.layers[0].kernel_regularizer.l2 must be a finite number >= 0, got -0.5"),
-    "duplicate name": (_with_config(_set("model", "layers", 1, "name", "dense")),
-                       "model.layers[1].name must be a non-empty string unique in the model, got 'dense'"),
+                          ("model.layers[0].config.kernel_regularizer must be null or {l1, l2} with finite numbers "
+                           ">= 0, got {'l1': 0.0, 'l2': -0.5}")),
+    "trainable": (_with_config(_set(*LAYER0, "trainable", "no")),
+                  "model.layers[0].config.trainable must be true or false, got 'no'"),
+    "duplicate name": (_with_config(_set("model", "layers", 1, "config", "name", "dense")),
+                       "model.layers[1].config.name must be a non-empty string unique in the model, got 'dense'"),
     "name not a string": (_with_config(_set(*LAYER0, "name", 7)),
-                          "model.layers[0].name must be a non-empty string unique in the model, got 7"),
+                          "model.layers[0].config.name must be a non-empty string unique in the model, got 7"),
     "empty name": (_with_config(_set(*LAYER0, "name", "")),
-                   "model.layers[0].name must be a non-empty string unique in the model, got ''"),
+                   "model.layers[0].config.name must be a non-empty string unique in the model, got ''"),
     # compile
     "compile key": (_with_config(_set("compile", "run_eagerly", True)),
                     "compile must have the keys ['loss', 'optimizer', 'metrics']; unknown keys [\"'run_eagerly'\"]"),
@@ -200,8 +227,8 @@ REFUSED = {
     "loss config a list": (_with_config(_set("compile", "loss", "config", [])),
                            "compile.loss.config must be a JSON object, got []"),
     "key of another loss": (_with_config(_set("compile", "loss", "config", "label_smoothing", 0.1)),
-                            "compile.loss.config has the unknown key 'label_smoothing' for "
-                            "SparseCategoricalCrossentropy"),
+                            ("compile.loss.config has the unknown key 'label_smoothing' for "
+                             "SparseCategoricalCrossentropy")),
     "loss value": (_with_config(_set("compile", "loss", "config", "from_logits", "yes")),
                    "compile.loss.config.from_logits must be true or false, got 'yes'"),
     "optimizer key": (_with_config(_set("compile", "optimizer", "module", "keras")),
@@ -211,11 +238,11 @@ REFUSED = {
     "optimizer value": (_with_config(_set("compile", "optimizer", "config", "learning_rate", [0.1])),
                         "compile.optimizer.config.learning_rate must be a number, string, boolean or null, got [0.1]"),
     "unknown optimizer": (_with_config(_set("compile", "optimizer", "class_name", "Lion")),
-                          "compile.optimizer {'class_name': 'Lion', 'config': {'amsgrad': False, ...}} is not a valid "
-                          "optimizer (ValueError: unknown optimizer class_name 'Lion'; ...)"),
-    "one softmax unit": (_with_config(lambda c: c["model"]["layers"][1].update(units=1)),
-                         "compile.loss SparseCategoricalCrossentropy does not fit the last layer (ValueError: "
-                         "SparseCategoricalCrossentropy needs at least 2 output units: ...)"),
+                          ("compile.optimizer {'class_name': 'Lion', 'config': {'amsgrad': False, ...}} is not a valid "
+                           "optimizer (ValueError: unknown optimizer class_name 'Lion'; ...)")),
+    "one softmax unit": (_with_config(lambda c: c["model"]["layers"][1]["config"].update(units=1)),
+                         ("compile.loss SparseCategoricalCrossentropy does not fit the last layer (ValueError: "
+                          "SparseCategoricalCrossentropy needs at least 2 output units: ...)")),
     "metrics not strings": (_with_config(_set("compile", "metrics", [3])),
                             "compile.metrics must be a list of at most 64 metric names, got [3]"),
     "metrics a string": (_with_config(_set("compile", "metrics", "accuracy")),
@@ -226,11 +253,11 @@ REFUSED = {
                        "compile.metrics has an unknown metric 'mystery' (ValueError: ...)"),
     # optimizer_state
     "state a dict": (_with_config(_set("optimizer_state", {"iterations": 0, "momentum": 0, "velocity": 0})),
-                     "optimizer_state must list ['iterations', 'momentum', 'velocity'] for this Adam, got "
-                     "{'iterations': 0, 'momentum': 0, 'velocity': 0}"),
+                     ("optimizer_state must list ['iterations', 'momentum', 'velocity'] for this Adam, got "
+                      "{'iterations': 0, 'momentum': 0, 'velocity': 0}")),
     "state with a number": (_with_config(_set("optimizer_state", ["iterations", "momentum", "velocity", 3])),
-                            "optimizer_state must list ['iterations', 'momentum', 'velocity'] for this Adam, got "
-                            "['iterations', 'momentum', 'velocity', 3]"),
+                            ("optimizer_state must list ['iterations', 'momentum', 'velocity'] for this Adam, got "
+                             "['iterations', 'momentum', 'velocity', 3]")),
     "state without compile": (_with_config(_drop("compile")),
                               "config.json has an optimizer_state but no compile section"),
     # the zip and its members
@@ -240,8 +267,8 @@ REFUSED = {
                      "the zip holds the member 'weights/1.npy' more than once"),
     "encrypted": (_flags("weights/0.npy", 0x1), "'weights/0.npy' is encrypted"),
     "zip flags": (_flags("weights/0.npy", 0x20),
-                  "'weights/0.npy' has the zip flags 0x0020; only 0x080e (deflate options, data descriptor, "
-                  "UTF-8 names) are read"),
+                  ("'weights/0.npy' has the zip flags 0x0020; only 0x080e (deflate options, data descriptor, "
+                   "UTF-8 names) are read")),
     "offset at the end": (lambda data: _patch_central(data, "weights/0.npy", 42, "<I", len(data)),
                           "'weights/0.npy' lies outside the file (offset {n}, ..."),
     "compression": (lambda data: _zip(_members(data), zipfile.ZIP_LZMA),
@@ -249,11 +276,11 @@ REFUSED = {
     "members missing": (lambda data: _replace(data, "weights/3.npy", None),
                         "the zip's members do not match its config.json; it lacks ['weights/3.npy']"),
     "many members missing": (lambda data: _zip(_members(data)[:1]),
-                             "the zip's members do not match its config.json; it lacks ['optimizer/iterations.npy', "
-                             "'optimizer/momentum.npy', 'optimizer/velocity.npy', 'weights/0.npy', 'weights/1.npy']"),
+                             ("the zip's members do not match its config.json; it lacks ['optimizer/iterations.npy', "
+                              "'optimizer/momentum.npy', 'optimizer/velocity.npy', 'weights/0.npy', 'weights/1.npy']")),
     "members extra": (_many_members,
-                      "the zip's members do not match its config.json; unexpected [\"'extra/0.npy'\", "
-                      "\"'extra/1.npy'\", \"'extra/2.npy'\", \"'extra/3.npy'\", \"'extra/4.npy'\"]"),
+                      ("the zip's members do not match its config.json; unexpected [\"'extra/0.npy'\", "
+                       "\"'extra/1.npy'\", \"'extra/2.npy'\", \"'extra/3.npy'\", \"'extra/4.npy'\"]")),
     # arrays
     "array damaged": (_corrupt_stream("weights/0.npy"), "weights/0.npy cannot be read (...)"),
     "npy version 3.0": (lambda data: _replace(data, "weights/1.npy", _npy_raw(
@@ -367,8 +394,9 @@ def _bare_config(base: bytes) -> dict:
 
 
 def _layer(name: str, units: int, use_bias: bool = True) -> dict:
-    return {"units": units, "activation": "linear", "use_bias": use_bias, "kernel_initializer": "zeros",
-            "bias_initializer": "zeros", "kernel_regularizer": None, "name": name}
+    return {"class_name": "Dense",
+            "config": {"units": units, "activation": "linear", "use_bias": use_bias, "kernel_initializer": "zeros",
+                       "bias_initializer": "zeros", "kernel_regularizer": None, "name": name, "trainable": True}}
 
 
 def test_the_size_bounds_themselves(base):
@@ -379,13 +407,25 @@ def test_the_size_bounds_themselves(base):
     config["model"]["layers"].append(_layer("one more", 1))
     with pytest.raises(ModelFileError, match=r"^model\.layers must be a list of 1 to 4096 layer configs, got \["):
         _check_config(config)
-    config["model"]["input_dim"] = 2**7
+    config["model"]["input_shape"] = [2**7]
     config["model"]["layers"] = [_layer("wide", 2**24, use_bias=False)]  # 2^7 · 2^24 = 2^31 parameters
-    assert _check_config(config).shapes == [(2**7, 2**24)] and MAX_PARAMS == 2**31
+    assert _check_config(config).shapes == [((2**7, 2**24), "f")] and MAX_PARAMS == 2**31
     config["model"]["layers"] = [_layer("wide", 2**24)]
     with pytest.raises(ModelFileError, match=r"^the model declares 2,164,260,864 parameters; at most "
                                              r"2,147,483,648 are loaded$"):
         _check_config(config)
+    config["model"]["input_shape"] = [2**4] * 6  # 2^24 numbers in a sample: the most allowed
+    config["model"]["layers"] = [{"class_name": "Flatten", "config": {"name": "f", "trainable": True,
+                                                                      "data_format": None}}, _layer("l", 2)]
+    assert _check_config(config).shapes == [((2**24, 2), "f"), ((2,), "f")]
+    config["model"]["input_shape"] = [2**4] * 5 + [2**4 + 1]
+    with pytest.raises(ModelFileError, match=r"^model\.input_shape must be a list of 1 to 8 sizes >= 1 with at most "
+                                             r"16,777,216 numbers in all, got \[16, 16, 16, 16, 16, 17\]$"):
+        _check_config(config)
+    config["model"]["input_shape"] = [1] * 9
+    with pytest.raises(ModelFileError, match=r"^model\.input_shape must be a list of 1 to 8 sizes"):
+        _check_config(config)
+    config["model"]["input_shape"] = [2]
     config["model"]["layers"] = [_layer("l", 2)]
     config["model"]["seed"] = 2**4096 - 1
     assert _check_config(config).model["seed"] == 2**4096 - 1

@@ -131,7 +131,7 @@ def test_sparse_cross_entropy_on_both_sides_of_the_direct_block(monkeypatch, dty
     assert len(blocks) == (0 if n * c <= xent_mod._SMALL else 1)
     rows = sorted({0, 1, n // 2, n - 1, *rng.integers(0, n, 12).tolist()})
     _check_sparse_rows(z, labels, loss, grad, rows, dtype)
-    loss_only, none = xent_mod.cross_entropy(z, labels)  # the loss alone (the losses' path)
+    loss_only, none = xent_mod.softmax_cross_entropy(z, labels, need_grad=False)  # the loss alone (the losses' path)
     assert none is None
     _check_sparse_rows(z, labels, loss_only, None, rows, dtype)
 
@@ -299,16 +299,16 @@ def test_fast_path_range_of_the_float32_kernels(monkeypatch, case):
 # every logit inside (-400, 88); anything else takes the per-sample path -----------------------------
 def _head_spy(monkeypatch) -> list:
     """Record what the head's fast kernel returned (True: it did the batch) on each call."""
-    import logitnet.head as head_mod
+    import logitnet.ops.softmax_xent as xent_mod
 
     calls: list = []
-    original = head_mod.sparse_batch_in_range
+    original = xent_mod.sparse_batch_in_range
 
     def spy(*args):
         calls.append(original(*args))
         return calls[-1]
 
-    monkeypatch.setattr(head_mod, "sparse_batch_in_range", spy)
+    monkeypatch.setattr(xent_mod, "sparse_batch_in_range", spy)
     return calls
 
 

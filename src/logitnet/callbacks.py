@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from . import metrics
+
 
 class Callback:
     """Hooks called by `fit`; `self.model` is the model being trained."""
@@ -54,9 +56,7 @@ def _monitor_mode(monitor: str, mode: str) -> str:
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     if mode != "auto":
         return mode
-    name = monitor.removeprefix("val_")
-    return "max" if name in ("accuracy", "acc", "auc", "precision", "recall", "f1", "f1_score",
-                             "micro_f1", "macro_f1", "subset_accuracy") else "min"
+    return "max" if metrics.higher_is_better(monitor) else "min"
 
 
 class EarlyStopping(Callback):
@@ -143,14 +143,12 @@ class ModelCheckpoint(Callback):
             if not better or math.isnan(value):
                 return
             self.best = value
-        from .saving import (
-            save_model,  # saving imports the model; keep this module light
-        )
-
         if not self.save_weights_only:  # all that resuming at the next epoch needs, bit for bit
             self.model.metadata["training_state"] = {
-                "epoch": epoch + 1, "shuffle_rng": self.model.shuffle_rng.bit_generator.state}
-        save_model(self.model, path, include_optimizer=not self.save_weights_only)
+                "epoch": epoch + 1, "shuffle_rng": self.model.shuffle_rng.bit_generator.state,
+                "layer_rngs": {layer.name: layer._rng.bit_generator.state
+                               for layer in self.model.layers if hasattr(layer, "_rng")}}
+        self.model.save(path, include_optimizer=not self.save_weights_only)
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved model to {path}")
 

@@ -141,7 +141,7 @@ def _train(args: argparse.Namespace) -> int:
     from . import callbacks, data
     from .layers import Dense
     from .model import Sequential
-    from .saving import load_model
+    from .models import load_model
 
     resumed = None
     if args.resume:
@@ -364,7 +364,7 @@ def _scale(model: Any, x: np.ndarray) -> np.ndarray:
 
 # --- evaluate, predict, info, numerics ---------------------------------------------------------
 def _load(path: str):
-    from .saving import load_model
+    from .models import load_model
 
     model = load_model(path)
     if "feature_names" not in model.metadata:
@@ -431,7 +431,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .saving import load_model
+    from .models import load_model
 
     model = load_model(args.model)
     model.summary()

@@ -4,16 +4,18 @@ softmax + (sparse) categorical cross-entropy and sigmoid + binary cross-entropy 
 loss and dL/dz come from the pre-activation z, whatever `from_logits` says, and predictions are
 still probabilities. A linear output with from_logits=True is the classic improved form and
 predicts logits. Every other pairing is refused at compile time with a message saying the fix.
+The regression losses (MSE, MAE, Huber) take the outputs a = activation(z), whatever the
+activation, and chain dL/da through its derivative.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import activations
 from . import losses as losses_mod
 from .ops.sigmoid import binary_cross_entropy
-from .ops.softmax_xent import _xent_rows as xent_rows
-from .ops.softmax_xent import check_int_labels, check_prob_labels, sparse_batch_in_range
+from .ops.softmax_xent import check_int_labels, check_prob_labels, softmax_cross_entropy
 
 _FIX_SOFTMAX = ("use Dense(n_classes, activation='softmax') with from_logits=False, or "
                 "activation='linear' with from_logits=True (logitnet computes the loss from the "
@@ -25,11 +27,16 @@ _FIX_SIGMOID = ("use activation='sigmoid' with from_logits=False, or activation=
 class Head:
     """Loss and dL/dz for the last layer's logits z (n, units); which task the outputs serve."""
 
-    def __init__(self, activation: str, units: int, loss: losses_mod.Loss) -> None:
+    def __init__(self, activation: str, units: int | None, loss: losses_mod.Loss,
+                 activation_params: dict | None = None) -> None:
         self.loss = loss
-        self.units = units
+        self.units = units  # None until the model is built
         self.activation = activation
-        if isinstance(loss, (losses_mod.SparseCategoricalCrossentropy, losses_mod.CategoricalCrossentropy)):
+        self.activation_params = dict(activation_params or {})
+        self._smoothing = bool(getattr(loss, "label_smoothing", 0.0))
+        if isinstance(loss, _REGRESSION):
+            self.family, self.task, self.sparse = "regression", "regression", False
+        elif isinstance(loss, (losses_mod.SparseCategoricalCrossentropy, losses_mod.CategoricalCrossentropy)):
             _check_pair(activation, loss, "softmax", _FIX_SOFTMAX)
             if units == 1:
                 raise ValueError(
@@ -48,7 +55,7 @@ class Head:
             self.task = "binary" if units == 1 else "multilabel"
         else:
             raise ValueError(f"unsupported loss {loss!r}: logitnet trains with the cross-entropies "
-                             "in logitnet.losses")
+                             "and the regression losses (MSE, MAE, Huber) in logitnet.losses")
         if getattr(loss, "axis", -1) != -1:
             raise ValueError(f"{type(loss).__name__}(axis={loss.axis}) is not supported in a model; use axis=-1")
         if loss.reduction not in ("sum_over_batch_size", "mean", "sum"):
@@ -67,6 +74,16 @@ class Head:
             raise ValueError(f"x has {n_samples} samples but y has "
                              f"{'a scalar' if arr.ndim == 0 else len(arr)}")
         name = type(self.loss).__name__
+        if self.family == "regression":
+            if arr.ndim == 1 and self.units == 1:
+                arr = arr[:, None]
+            if arr.ndim != 2 or arr.shape[1] != self.units:
+                raise ValueError(f"{name} with {self.units} output(s) expects targets of shape "
+                                 f"(n, {self.units}){' or (n,)' if self.units == 1 else ''}, got {arr.shape}")
+            out = arr.astype(dtype)
+            if not np.isfinite(out).all():
+                raise ValueError(f"{name} targets must be finite (in {dtype})")
+            return out
         if self.family == "softmax" and self.sparse:
             if arr.ndim == 2 and arr.shape[1] == 1:
                 arr = arr[:, 0]
@@ -102,6 +119,8 @@ class Head:
 
     def class_of(self, targets: np.ndarray) -> np.ndarray:
         """The class of each sample (n,) for class_weight: label, argmax of a row, or the 0/1 target."""
+        if self.family == "regression":
+            raise ValueError("class_weight applies to classification; a regression loss takes sample_weight")
         if self.family == "softmax":
             return targets if self.sparse else targets.argmax(axis=1)
         if self.units != 1:
@@ -114,12 +133,18 @@ class Head:
                    grad_scale: float | np.ndarray = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
         """Per-sample loss (n,) and its gradient dloss_i/dz (n, units), from the logits z; row i of
         the gradient is multiplied by grad_scale (a number, or (n,) float64) before its one rounding."""
+        if self.family == "regression":
+            a = activations.forward(self.activation, z, **self.activation_params)
+            loss, grad_a = losses_mod.regression_loss_and_grad(self.loss, a, targets, need_grad, grad_scale)
+            if grad_a is None or self.activation == "linear":
+                return loss, grad_a
+            return loss, activations.backward(self.activation, z, a, grad_a, **self.activation_params)
         ls = getattr(self.loss, "label_smoothing", 0.0)
         if self.family == "softmax":
             if ls:
                 targets = losses_mod.smooth_categorical(targets, ls, self.units)
-            # Targets were checked once, before training (check_targets): go straight to the rows.
-            return xent_rows(z, targets, need_grad, grad_scale)
+            # Targets were checked once, before training (check_targets).
+            return softmax_cross_entropy(z, targets, need_grad, grad_scale, checked=True)
         if ls:
             targets = losses_mod.smooth_binary(targets, ls)
         per_label = np.asarray(grad_scale, np.float64) / self.units  # Keras: the mean over the labels
@@ -134,15 +159,20 @@ class Head:
         dL/dz lives in a work buffer that the next call may overwrite.
         """
         scale = 1.0 if self.loss.reduction == "sum" else 1.0 / len(z)
-        if self.sparse and weights is None and need_grad and z.dtype == np.float32:
-            loss, grad = self._buffers(z.shape)
-            if sparse_batch_in_range(z, targets, scale, loss, grad):
-                return float(loss.sum(dtype=np.float64)) * scale, grad
+        if self.sparse and weights is None and need_grad and z.dtype == np.float32 and not self._smoothing:
+            loss, grad = softmax_cross_entropy(z, targets, True, scale, checked=True, out=self._buffers(z.shape))
+            return float(loss.sum(dtype=np.float64)) * scale, grad
         # The mean's 1/n and the weights go into the gradient before its one rounding.
         w64 = None if weights is None else weights.astype(np.float64)
         loss, grad = self.per_sample(z, targets, need_grad, scale if w64 is None else w64 * scale)
         total = float(loss.sum(dtype=np.float64) if w64 is None else np.dot(loss.astype(np.float64), w64))
         return total * scale, grad
+
+    def metric_values(self, z: np.ndarray) -> np.ndarray:
+        """What the metrics read: the logits for a classifier, the outputs for a regression."""
+        if self.family != "regression":
+            return z
+        return activations.forward(self.activation, z, **self.activation_params)
 
     def _buffers(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Per-sample loss (n,) and gradient (n, units) float32 work arrays, kept per batch shape."""
@@ -155,6 +185,10 @@ class Head:
         state = self.__dict__.copy()
         state.pop("_work", None)  # work arrays: not worth pickling
         return state
+
+
+_REGRESSION = tuple(getattr(losses_mod, n) for n in ("MeanSquaredError", "MeanAbsoluteError", "Huber")
+                    if hasattr(losses_mod, n))
 
 
 def _check_pair(activation: str, loss: losses_mod.Loss, probs_activation: str, fix: str) -> None:

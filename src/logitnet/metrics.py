@@ -19,7 +19,8 @@ import numpy as np
 from . import ops
 
 Array = np.ndarray
-TASKS = ("multiclass", "binary", "multilabel")
+CLASSIFICATION = ("multiclass", "binary", "multilabel")
+TASKS = (*CLASSIFICATION, "regression")
 AVERAGES = ("micro", "macro", None, "binary")
 
 
@@ -253,13 +254,14 @@ def _read(task: str, y_true: object, logits: object) -> tuple[np.ndarray, np.nda
 class Metric(ABC):
     """Base: update_state(y_true, logits, sample_weight) per batch, result() for the epoch."""
 
-    tasks = TASKS
+    tasks = CLASSIFICATION
+    higher_is_better = True
 
     def __init__(self, task: str, name: str) -> None:
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         if task not in self.tasks:
-            raise ValueError(f"{type(self).__name__} is for task {self.tasks[0]!r} only, got {task!r}")
+            raise ValueError(f"{type(self).__name__} is for the task(s) {', '.join(self.tasks)}, not {task!r}")
         self.task, self.name = task, name
         self.reset_state()
 
@@ -432,12 +434,70 @@ class AUC(Metric):
         return 0.0 if value is None else value
 
 
-_NAMES: dict[str, tuple[type[Metric], dict]] = {
+class _RegressionMetric(Metric):
+    """A mean of per-sample errors over every batch, read from the model's outputs (not logits)."""
+
+    tasks = ("regression",)
+    higher_is_better = False
+
+    def reset_state(self) -> None:
+        self._total, self._weight = 0.0, 0.0
+
+    def update_state(self, y_true: Array, y_pred: Array, sample_weight: Array | None = None) -> None:
+        pred = _numeric(y_pred, "y_pred").astype(np.float64)
+        y = _numeric(y_true, "y_true").astype(np.float64)
+        if y.ndim == pred.ndim - 1 and pred.shape[-1:] == (1,):
+            y = y[..., None]
+        if y.shape != pred.shape:
+            raise ValueError(f"y_true of shape {y.shape} does not match predictions of shape {pred.shape}")
+        per_sample = self._error(pred - y).reshape(len(pred), -1).mean(axis=1)
+        w = _sample_weight(sample_weight, len(pred))
+        self._total += float(np.dot(per_sample, w))
+        self._weight += float(w.sum())
+
+    def result(self) -> float:
+        return self._total / self._weight if self._weight else 0.0
+
+
+class MeanSquaredError(_RegressionMetric):
+    """The mean of (prediction − target)², as Keras' 'mse' metric."""
+
+    def __init__(self, task: str = "regression", name: str = "mean_squared_error") -> None:
+        super().__init__(task, name)
+
+    def _error(self, d: Array) -> Array:
+        return d * d
+
+
+class MeanAbsoluteError(_RegressionMetric):
+    """The mean of |prediction − target|, as Keras' 'mae' metric."""
+
+    def __init__(self, task: str = "regression", name: str = "mean_absolute_error") -> None:
+        super().__init__(task, name)
+
+    def _error(self, d: Array) -> Array:
+        return np.abs(d)
+
+
+HammingLoss.higher_is_better = False
+
+# The one registry of metric names: the model, the CLI, the estimator, saving and the callbacks
+# (which direction is an improvement) look names up here.
+METRICS: dict[str, tuple[type[Metric], dict]] = {
     "accuracy": (Accuracy, {}), "acc": (Accuracy, {}), "precision": (Precision, {}), "recall": (Recall, {}),
     "f1": (F1Score, {}), "f1_score": (F1Score, {}), "micro_f1": (F1Score, {"average": "micro"}),
     "macro_f1": (F1Score, {"average": "macro"}), "auc": (AUC, {}),
     "hamming_loss": (HammingLoss, {}), "subset_accuracy": (SubsetAccuracy, {}),
+    "mse": (MeanSquaredError, {}), "mean_squared_error": (MeanSquaredError, {}),
+    "mae": (MeanAbsoluteError, {}), "mean_absolute_error": (MeanAbsoluteError, {}),
 }
+
+
+def higher_is_better(name: str) -> bool:
+    """Whether a larger value of the logged quantity `name` ('val_accuracy', 'loss', ...) is an
+    improvement: True for the registry's scores, False for losses and errors."""
+    entry = METRICS.get(name.removeprefix("val_").lower())
+    return entry is not None and entry[0].higher_is_better
 
 
 def get(identifier: str | Metric, task: str) -> Metric:
@@ -448,7 +508,7 @@ def get(identifier: str | Metric, task: str) -> Metric:
         return identifier
     if not isinstance(identifier, str):
         raise TypeError(f"a metric is a name or a Metric instance, got {type(identifier).__name__}")
-    if identifier.lower() not in _NAMES:
-        raise ValueError(f"unknown metric {identifier!r}; known names: {', '.join(sorted(_NAMES))}")
-    cls, kwargs = _NAMES[identifier.lower()]
+    if identifier.lower() not in METRICS:
+        raise ValueError(f"unknown metric {identifier!r}; known names: {', '.join(sorted(METRICS))}")
+    cls, kwargs = METRICS[identifier.lower()]
     return cls(task, name=identifier, **kwargs)

@@ -1,8 +1,10 @@
-"""`Sequential`: a stack of Dense layers with Keras' build, compile, fit, evaluate and predict.
+"""`Sequential`: a container of layers with Keras' build, compile, fit, evaluate and predict.
 
-All parameters live in one contiguous buffer (and their gradients in another), each layer's
-kernel and bias being views into it, so an optimizer step is a few vectorised operations. The
-last layer's activation is fused with the loss by the head (`head.py`).
+The model holds the layers and their order, builds them for an input shape, and keeps their
+trainable numbers in one flat buffer (`params.py`). At compile time the network's output
+activation (the last Dense layer's, or a final Activation/Softmax layer) is paired with the loss
+into a head (`head.py`) that takes the loss and its gradient from the logits exactly. The
+training loop is `training.py`; files are `saving.py`.
 """
 
 from __future__ import annotations
@@ -16,33 +18,37 @@ from typing import Any
 
 import numpy as np
 
-from . import activations, losses, optimizers, training
+from . import activations, backend, losses, optimizers, saving, training
 from . import callbacks as callbacks_mod
 from . import metrics as metrics_mod
 from .head import Head
-from .layers import Dense, Input
+from .layers import Dense, InputLayer, KerasInput, Layer, output_activation
+from .layers.base import feature_shape
 from .ops._core import all_finite
+from .params import FlatParameters
+from .tensor import SymbolicTensor, Tensor
 from .training import DivergenceWarning
-
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Sequential:
-    """Keras' Sequential model for Dense stacks. `seed` makes initialisation and shuffling repeatable."""
+    """Keras' Sequential model. `seed` makes initialisation, dropout and shuffling repeatable;
+    `dtype` (default `backend.floatx()`) is the float type of its weights and computations."""
 
     def __init__(self, layers: list | None = None, name: str | None = None, seed: int | None = None,
-                 dtype: str = "float32") -> None:
-        if np.dtype(dtype) not in _DTYPES:
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+                 dtype: str | None = None, trainable: bool = True) -> None:
+        try:
+            self.dtype = backend.default_dtype(dtype)
+        except (TypeError, ValueError):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
         self.name = name or "sequential"
-        self.dtype = np.dtype(dtype)
-        self.seed = seed
-        init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
+        self.seed = backend.draw_seed(seed)
+        init_seq, shuffle_seq, self._dropout_seq = np.random.SeedSequence(self.seed).spawn(3)
         self._init_rng = np.random.default_rng(init_seq)
         self.shuffle_rng = np.random.default_rng(shuffle_seq)
-        self.layers: list[Dense] = []
-        self.input_dim: int | None = None
+        self.layers: list[Layer] = []
+        self._input_layer: InputLayer | None = None
         self.built = False
+        self._flat: FlatParameters | None = None
         self.optimizer: optimizers.Optimizer | None = None
         self.loss: losses.Loss | None = None
         self.head: Head | None = None
@@ -52,65 +58,169 @@ class Sequential:
         self.metadata: dict[str, Any] = {}  # JSON-friendly notes saved with the model (class names, ...)
         self.diverged: str | None = None  # why the last training step was refused, if it was
         self._backup: np.ndarray | None = None
+        self._steps: list[tuple[Layer, dict, dict, bool]] = []
+        self._output: tuple[str, dict] = ("linear", {})
         self._make_locks()
         for layer in layers or []:
             self.add(layer)
+        if not trainable:
+            self.trainable = False
 
     # --- structure ----------------------------------------------------------------------------
-    def add(self, layer: Dense | Input) -> None:
-        """Append a layer; an `Input` may only come first."""
-        if self.built:
-            raise ValueError("the model is already built; add every layer before building or training")
-        if isinstance(layer, Input):
-            if self.layers or self.input_dim is not None:
-                raise ValueError("Input(...) must be the first entry of a Sequential model")
-            self.input_dim = layer.shape[0]
+    def add(self, layer: Layer | KerasInput) -> None:
+        """Append a layer; an `Input`/`InputLayer` may only come first. A built model is rebuilt,
+        keeping the weights of the layers it had."""
+        if isinstance(layer, KerasInput):
+            layer = layer.layer
+        if isinstance(layer, InputLayer):
+            if self.layers or self._input_layer is not None:
+                raise ValueError("Input(...) must be the first entry of a Sequential model (so must an InputLayer)")
+            self._input_layer = layer
             return
-        if not isinstance(layer, Dense):
-            raise TypeError(f"Sequential takes Input and Dense layers, got {layer!r}")
-        if layer.input_dim is not None and not self.layers and self.input_dim is None:
-            self.input_dim = layer.input_dim
-        if layer.name is None:
-            count = sum(1 for other in self.layers if other.name and other.name.startswith("dense"))
-            layer.name = "dense" if count == 0 else f"dense_{count}"
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential takes logitnet layers (Dense, Activation, Dropout, ...), got {layer!r}")
+        if layer.declared_shape is not None and not self.layers and self._input_layer is None:
+            self._input_layer = InputLayer(layer.declared_shape, dtype=self.dtype)
+        if layer._name is None:
+            base = layer.name
+            taken = {other.name for other in self.layers}
+            count = 0
+            while (base if count == 0 else f"{base}_{count}") in taken:
+                count += 1
+            layer.name = base if count == 0 else f"{base}_{count}"
         if any(layer.name == other.name for other in self.layers):
             raise ValueError(f"two layers are named {layer.name!r}; layer names must be unique")
         self.layers.append(layer)
+        self._rebuild()
 
-    def build(self, input_shape: tuple[int, ...] | int | None = None) -> None:
-        """Allocate and initialise the weights for samples of `input_shape` = (n_features,)."""
+    def pop(self) -> Layer:
+        """Remove and return the last layer (a built model is rebuilt without it)."""
         if not self.layers:
-            raise ValueError("the model has no layers: add Dense layers before building it")
-        if input_shape is not None:
-            dim = Input(input_shape if isinstance(input_shape, int) else input_shape[-1:]).shape[0]
-            if self.input_dim is not None and dim != self.input_dim:
-                raise ValueError(f"the model expects {self.input_dim} features, got input shape {input_shape}")
-            self.input_dim = dim
-        if self.input_dim is None:
-            raise ValueError("the input width is unknown: start with Input(shape=(n_features,)), "
-                             "call build((n_features,)), or call fit/predict on data")
-        shapes, width = [], self.input_dim
-        for layer in self.layers:
-            shapes.append(layer.param_shapes(width))
-            width = layer.units
-        total = sum(int(np.prod(s)) for layer_shapes in shapes for s in layer_shapes)
-        self.params = np.zeros(total, self.dtype)
-        self.grads = np.zeros(total, self.dtype)
-        self._bind_views()
-        for layer in self.layers:
-            layer.initialize(self._init_rng)
-        self.built = True
-        if self.optimizer is not None:
-            self.optimizer.build(total, self.dtype)
+            raise ValueError("there are no layers in the model to pop")
+        layer = self.layers.pop()
+        self._rebuild()
+        return layer
 
-    def _bind_views(self) -> None:
-        """Give each layer views of its kernel and bias (and gradients) in the flat buffers."""
-        offset, width = 0, self.input_dim
+    def _rebuild(self) -> None:
+        if self.built:
+            self.built = False
+            if self.layers:
+                self.build()
+        if self.head is not None and self.layers:
+            self._make_head()
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer called `name`, or at position `index` of `model.layers` (Keras' get_layer)."""
+        if index is not None:
+            if name is not None:
+                raise ValueError("give get_layer a name or an index, not both")
+            if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+                raise ValueError(f"index must be an integer, got {index!r}")
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"index {index} is out of range: the model has {len(self.layers)} layers")
+            return self.layers[index]
+        if name is None:
+            raise ValueError("get_layer needs a layer name or an index")
         for layer in self.layers:
-            size = sum(int(np.prod(shape)) for shape in layer.param_shapes(width))
-            layer.bind(width, self.params[offset:offset + size], self.grads[offset:offset + size])
-            offset += size
-            width = layer.units
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer named {name!r}; the layers are {[layer.name for layer in self.layers]}")
+
+    @property
+    def in_shape(self) -> tuple[int, ...] | None:
+        """The shape of one sample, without the batch axis (None while unknown)."""
+        return None if self._input_layer is None else self._input_layer.shape
+
+    @property
+    def input_dim(self) -> int | None:
+        """The number of input features (for inputs of shape (n, d)); None while unknown."""
+        shape = self.in_shape
+        return None if shape is None or len(shape) != 1 else shape[0]
+
+    def build(self, input_shape: object = None) -> None:
+        """Build every layer for samples of `input_shape` ((None, d), (batch, d) or (d,)) and
+        allocate the weights; layers built before keep their weights."""
+        if not self.layers:
+            raise ValueError("the model has no layers: add layers before building it")
+        if input_shape is not None:
+            shape = feature_shape(input_shape)
+            if self.in_shape is not None and shape != self.in_shape:
+                raise ValueError(f"the model expects samples of shape {self.in_shape}, got input shape {input_shape}")
+            if self._input_layer is None:
+                self._input_layer = InputLayer(shape, dtype=self.dtype)
+        if self.in_shape is None:
+            raise ValueError("the input shape is unknown: start with Input(shape=(n_features,)), "
+                             "call build((None, n_features)), or call fit/predict on data")
+        width, kept = self.in_shape, []
+        for layer in self.layers:
+            if layer.built:
+                if layer.in_shape != width:
+                    raise ValueError(f"layer {layer.name!r} was built for inputs of shape {layer.input_shape}, "
+                                     f"but here it receives {(None, *width)}")
+                kept.append([w.copy() for w in layer.flat_weights()])
+                if layer.dtype != self.dtype:
+                    layer.set_dtype(self.dtype)
+            else:
+                layer.dtype = self.dtype
+                layer.configure(width, self.dtype)
+                kept.append(None)
+            width = layer.out_shape
+        self._flat = FlatParameters(self.layers, self.dtype)
+        for layer, old in zip(self.layers, kept):
+            if old is None:
+                layer.initialize(self._init_rng)
+                layer.set_rng(self._dropout_seq.spawn(1)[0] if getattr(layer, "seed", None) is None else layer.seed)
+            else:
+                for view, value in zip(layer.flat_weights(), old):
+                    view[...] = value
+            layer._own_flat = None
+        self._plan()
+        self.built = True
+        if self.loss is not None:
+            self._make_head()
+        if self.optimizer is not None:
+            self.optimizer.build(self._flat.size, self.dtype)
+
+    def _plan(self) -> None:
+        """Which layers the forward pass runs, with what, and which activation goes to the head:
+        the last Dense layer's, or that of a final activation layer (then not run)."""
+        name, params, n_body = output_activation(self.layers)
+        body, last = self.layers[:n_body], self.layers[-1]
+        self._output = (name, params)
+        steps = []
+        for i, layer in enumerate(body):
+            need_input_grad = any(b.has_flat_weights for b in body[:i])
+            if isinstance(layer, Dense):
+                fused = layer is last
+                nxt = body[i + 1] if i + 1 < len(body) else None
+                augment = not fused and isinstance(nxt, Dense) and nxt.use_bias
+                steps.append((layer, {"activate": not fused, "augment": augment}, {"activate": not fused},
+                              need_input_grad))
+            else:
+                steps.append((layer, {}, {}, need_input_grad))
+        self._steps = steps
+        self._logits_shape = body[-1].out_shape if body else self.in_shape
+
+    @property
+    def params(self) -> np.ndarray:
+        """Every trainable number of the model, in one flat array (the layers' weights are views)."""
+        self._require_built()
+        return self._flat.params
+
+    @property
+    def grads(self) -> np.ndarray:
+        self._require_built()
+        return self._flat.grads
+
+    @property
+    def trainable(self) -> bool:
+        """False when every layer is frozen; setting it freezes or unfreezes every layer."""
+        return any(layer.trainable for layer in self.layers) if self.layers else True
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        for layer in self.layers:
+            layer.trainable = bool(value)
 
     def _make_locks(self) -> None:
         # Training reuses work buffers and updates the weights in place: one thread at a time.
@@ -140,13 +250,24 @@ class Sequential:
         self.__dict__.update(state)
         self._make_locks()
         if self.built:
-            self._bind_views()
+            self._flat.bind()
 
+    # --- weights and shapes -------------------------------------------------------------------
     @property
     def weights(self) -> list[np.ndarray]:
-        """Every weight array in Keras order (W1, b1, W2, b2, ...), as views."""
+        """Every weight array in Keras order (layer by layer: W1, b1, ...), as views."""
         self._require_built()
         return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        self._require_built()
+        return [w for layer in self.layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        self._require_built()
+        return [w for layer in self.layers for w in layer.non_trainable_weights]
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights in Keras order."""
@@ -165,23 +286,61 @@ class Sequential:
                 raise ValueError(f"weight {i} must hold finite numbers")
         for new, old in zip(arrays, current):
             old[...] = new
+        for layer in self.layers:
+            layer.weights_changed()
 
     def count_params(self) -> int:
-        """Number of scalar parameters."""
+        """Number of scalar weights (trainable or not)."""
         self._require_built()
-        return int(self.params.size)
+        return int(sum(w.size for w in self.weights))
 
-    def summary(self, print_fn=print) -> None:
-        """Print the layers, their output shapes and parameter counts, as Keras does."""
+    @property
+    def input(self) -> SymbolicTensor:
+        """The model's input as Keras describes it: `.shape` (None, *features)."""
         self._require_built()
-        rows = [(f"{layer.name} (Dense, {layer.activation})", f"(None, {layer.units})",
-                 f"{sum(w.size for w in layer.weights):,}") for layer in self.layers]
-        head = ("Layer (type)", "Output Shape", "Param #")
-        widths = [max(len(r[i]) for r in rows + [head]) + 2 for i in range(3)]
-        line = "-" * sum(widths)
-        out = [f'Model: "{self.name}"', line, "".join(h.ljust(w) for h, w in zip(head, widths)), line]
-        out += ["".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-        out += [line, f"Total params: {self.count_params():,} ({self.dtype.name})", line]
+        return SymbolicTensor((None, *self.in_shape), self.dtype, f"{self.name}_input")
+
+    @property
+    def output(self) -> SymbolicTensor:
+        """The model's output as Keras describes it: `.shape` (None, *outputs)."""
+        self._require_built()
+        return self.layers[-1].output
+
+    @property
+    def input_shape(self) -> tuple:
+        self._require_built()
+        return (None, *self.in_shape)
+
+    @property
+    def output_shape(self) -> tuple:
+        self._require_built()
+        return (None, *self.layers[-1].out_shape)
+
+    def summary(self, print_fn=print, line_length: int = 65) -> None:
+        """Print the layers, output shapes and parameter counts in tf.keras' layout."""
+        self._require_built()
+        stops = [int(line_length * f) for f in (0.45, 0.85, 1.0)]
+
+        def row(cells: list[str]) -> str:  # tf.keras' print_row: each cell cut at its column's end
+            line = ""
+            for i, (cell, stop) in enumerate(zip([" " + cells[0], *cells[1:]], stops)):
+                line = (line[:-1] + " " if i else line) + cell
+                line = line[:stop].ljust(stop)
+            return line
+
+        out = [f'Model: "{self.name}"', "_" * line_length, row(["Layer (type)", "Output Shape", "Param #"]),
+               "=" * line_length]
+        for i, layer in enumerate(self.layers):
+            out.append(row([f"{layer.name} ({type(layer).__name__})", str(layer.output_shape),
+                            str(layer.count_params())]))
+            out.append(" " * line_length if i < len(self.layers) - 1 else "=" * line_length)
+        total = self.count_params()
+        trainable = int(sum(w.size for w in self.trainable_weights))
+        size = self.dtype.itemsize
+        out += [f"Total params: {total:,} ({_bytes(total * size)})",
+                f"Trainable params: {trainable:,} ({_bytes(trainable * size)})",
+                f"Non-trainable params: {total - trainable:,} ({_bytes((total - trainable) * size)})",
+                "_" * line_length]
         print_fn("\n".join(out))
 
     # --- compile ------------------------------------------------------------------------------
@@ -194,12 +353,28 @@ class Sequential:
             raise ValueError("compile() needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
-        last = self.layers[-1]
-        self.head = Head(last.activation, last.units, self.loss)
         self.metric_names = list(metrics or [])
+        self._make_head()
         self._make_metrics()  # fail now on an unknown metric name
         if self.built:
-            self.optimizer.build(self.params.size, self.dtype)
+            self.optimizer.build(self._flat.size, self.dtype)
+
+    def _make_head(self) -> None:
+        """Pair the output activation with the loss (checks that they fit together)."""
+        if self.built:
+            name, params = self._output
+            logits_shape = self._logits_shape
+        else:  # not built yet: the last layer tells the activation; the width waits for build
+            name, params, n_body = output_activation(self.layers)
+            last = self.layers[n_body - 1] if n_body else None
+            logits_shape = (last.units,) if isinstance(last, Dense) else None
+        if name == "softmax" and params.get("axis", -1) not in (-1, len(logits_shape or (0,))):
+            raise ValueError(f"a softmax output over axis {params['axis']} cannot be fused with a loss; "
+                             "a classifier's softmax runs over the last axis (axis=-1)")
+        if logits_shape is not None and len(logits_shape) != 1:
+            raise ValueError(f"the network outputs samples of shape {logits_shape}; a classifier's output "
+                             "must be (n_samples, n_units): add Flatten() and a Dense layer")
+        self.head = Head(name, None if logits_shape is None else logits_shape[0], self.loss, params)
 
     def _make_metrics(self) -> list[metrics_mod.Metric]:
         return [metrics_mod.get(m, self.head.task) for m in self.metric_names]
@@ -209,21 +384,24 @@ class Sequential:
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
             raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-        if arr.ndim != 2:
-            raise ValueError(f"{name} must have shape (n_samples, n_features), got shape {arr.shape}")
+        if arr.ndim < 2:
+            raise ValueError(f"{name} must have shape (n_samples, n_features), got shape {arr.shape}"
+                             + ("; a single sample x needs x.reshape(1, -1)" if arr.ndim == 1 else ""))
         if arr.shape[0] == 0:
             raise ValueError(f"{name} is empty: it has no samples")
         if not self.built:
             with self._build_lock:
                 if not self.built:
-                    self.build((arr.shape[1],))
-        if arr.shape[1] != self.input_dim:
-            raise ValueError(f"{name} has {arr.shape[1]} features but the model expects {self.input_dim}")
+                    self.build((None, *arr.shape[1:]))
+        if arr.shape[1:] != self.in_shape:
+            if len(self.in_shape) == 1 and arr.ndim == 2:
+                raise ValueError(f"{name} has {arr.shape[1]} features but the model expects {self.in_shape[0]}")
+            raise ValueError(f"{name} has samples of shape {arr.shape[1:]} but the model expects {self.in_shape}")
         out = np.ascontiguousarray(arr, dtype=self.dtype)
         if not all_finite(out):
-            row, col = np.argwhere(~np.isfinite(out))[0]
-            raise ValueError(f"{name} contains {out[row, col]} at row {row}, column {col}; "
-                             "features must be finite")
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
+            place = f"row {where[0]}, column {where[1]}" if len(where) == 2 else f"index {where}"
+            raise ValueError(f"{name} contains {out[where]} at {place}; features must be finite")
         return out
 
     def _sample_weights(self, targets: np.ndarray, sample_weight: object,
@@ -258,21 +436,22 @@ class Sequential:
 
     # --- computation --------------------------------------------------------------------------
     def _logits(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        """Logits (n, units) for x (n, d). Training passes reuse the layers' work buffers and keep
-        what backward needs; training=False passes share nothing, so threads may run them at once."""
+        """Logits (n, units) for x (n, *features). Training passes reuse the layers' work buffers and
+        keep what backward needs; training=False passes share nothing, so threads may run them at once."""
         a = x
-        for layer in self.layers[:-1]:  # hidden outputs end in a column of ones (the bias)
-            a = layer.forward(a, augment=True, training=training)
-        return self.layers[-1].forward(a, activate=False, training=training)
+        for layer, forward_kwargs, _, _ in self._steps:  # Dense outputs may end in a column of ones (the bias)
+            a = layer.forward(a, training, **forward_kwargs)
+        return a
 
     def _backward(self, grad_z: np.ndarray) -> None:
         grad = grad_z
-        last = len(self.layers) - 1
-        for i in range(last, -1, -1):
-            grad = self.layers[i].backward(grad, activate=i != last, need_input_grad=i > 0)
+        for layer, _, backward_kwargs, need_input_grad in reversed(self._steps):
+            grad = layer.backward(grad, need_input_grad, **backward_kwargs)
+            if grad is None:
+                break
 
     def _penalty(self) -> float:
-        return sum([layer.penalty() for layer in self.layers if layer.kernel_regularizer is not None])
+        return sum([layer.penalty() for layer in self.layers if getattr(layer, "kernel_regularizer", None) is not None])
 
     def _batch_loss(self, z: np.ndarray, targets: np.ndarray, weights: np.ndarray | None,
                     need_grad: bool) -> tuple[float, np.ndarray | None]:
@@ -288,18 +467,25 @@ class Sequential:
             self.diverged = f"the loss is {loss}"
             return loss, z
         self._backward(grad_z)
-        if self._backup is None or self._backup.shape != self.params.shape:
-            self._backup = np.empty_like(self.params)
+        params, grads = self._flat.params, self._flat.grads
+        if self._backup is None or self._backup.shape != params.shape:
+            self._backup = np.empty_like(params)
+        frozen = self._flat.frozen()
+        for sl in frozen:
+            grads[sl] = 0
         # Built for these arrays (see _prepare); the gradients are not needed after the step.
-        self.optimizer._step(self.params, self.grads, backup=self._backup, grads_as_scratch=True)
-        if not all_finite(self.params):
-            np.copyto(self.params, self._backup)
+        self.optimizer._step(params, grads, backup=self._backup, grads_as_scratch=True)
+        for sl in frozen:  # frozen layers keep their values whatever the optimizer's slots hold
+            params[sl] = self._backup[sl]
+        if not all_finite(params):
+            np.copyto(params, self._backup)
             self.diverged = "the update made weights infinite or NaN"
         return loss, z
 
     def outputs_from_logits(self, z: np.ndarray) -> np.ndarray:
         """What the model outputs for logits z (a new array): probabilities after softmax/sigmoid, else z."""
-        out = activations.forward(self.layers[-1].activation, z)
+        name, params = self._output
+        out = activations.forward(name, z, **params)
         return out.copy() if out is z else out
 
     # --- Keras API ----------------------------------------------------------------------------
@@ -328,7 +514,7 @@ class Sequential:
             loss, _ = self._batch_loss(z, targets[sl], wb, need_grad=False)
             loss_sum += loss * len(z)
             for m in ms:
-                m.update_state(targets[sl], z, wb)
+                m.update_state(targets[sl], self.head.metric_values(z), wb)
         return {"loss": loss_sum / len(x), **{m.name: m.result() for m in ms}}
 
     def evaluate(self, x: object = None, y: object = None, batch_size: int | None = 32,
@@ -355,9 +541,13 @@ class Sequential:
         """Outputs for one batch (n, units)."""
         return self.outputs_from_logits(self._logits(self._features(x), training=False))
 
-    def __call__(self, x: object) -> np.ndarray:
-        """The model's outputs for x (n, d) -> (n, units), as predict_on_batch."""
-        return self.predict_on_batch(x)
+    def __call__(self, x: object, training: bool = False) -> Tensor:
+        """The model's outputs for x (n, *features) -> (n, units) as a Tensor (`.numpy()` works);
+        training=True applies Dropout as in training."""
+        if not training:
+            return self.predict_on_batch(x).view(Tensor)
+        with self._training("model(x, training=True)"):
+            return np.array(self.outputs_from_logits(self._logits(self._features(x), training=True))).view(Tensor)
 
     def train_on_batch(self, x: object, y: object, sample_weight: object = None,
                        class_weight: dict | None = None, return_dict: bool = False):
@@ -371,7 +561,7 @@ class Sequential:
                           DivergenceWarning, stacklevel=2)
         ms = self._make_metrics()
         for m in ms:
-            m.update_state(yb, z, wb)
+            m.update_state(yb, self.head.metric_values(z), wb)
         return _format_logs({"loss": loss, **{m.name: m.result() for m in ms}}, return_dict)
 
     def test_on_batch(self, x: object, y: object, sample_weight: object = None, return_dict: bool = False):
@@ -379,22 +569,34 @@ class Sequential:
         xb, yb, wb = self._prepare(x, y, sample_weight)
         return _format_logs(self._evaluate(xb, yb, wb, len(xb)), return_dict)
 
-    def save(self, filepath: str) -> None:
+    def save(self, filepath: str, include_optimizer: bool = True) -> None:
         """Save architecture, weights, compile settings and optimizer state to one file (no pickle)."""
-        from .saving import save_model
-
-        save_model(self, filepath)
+        saving.save_model(self, filepath, include_optimizer=include_optimizer)
 
     def get_config(self) -> dict[str, Any]:
         """The architecture, JSON-friendly."""
-        return {"name": self.name, "dtype": self.dtype.name, "seed": self.seed, "input_dim": self.input_dim,
-                "layers": [layer.get_config() for layer in self.layers]}
+        return {"name": self.name, "dtype": self.dtype.name, "seed": self.seed,
+                "input_shape": None if self.in_shape is None else list(self.in_shape),
+                "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                           for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Sequential:
+        """A new (unbuilt unless the input shape is known) model from `get_config()`'s dict."""
+        from .layers import LAYERS
+
+        layers = [LAYERS[entry["class_name"]].from_config(entry["config"]) for entry in config["layers"]]
+        shape = config.get("input_shape")
+        first = [] if shape is None else [InputLayer(tuple(shape))]
+        return cls(first + layers, name=config.get("name"), seed=config.get("seed"), dtype=config.get("dtype"))
 
     def _require_built(self) -> None:
-        if not self.built and self.input_dim is not None and self.layers:
-            self.build()  # the input width is known (Input, or input_shape=): build as Keras does
+        if not self.built and self.in_shape is not None and self.layers:
+            with self._build_lock:  # the input shape is known (Input, or input_shape=): build as Keras does
+                if not self.built:
+                    self.build()
         if not self.built:
-            raise ValueError("the model is not built yet: call build((n_features,)), or fit/predict "
+            raise ValueError("the model is not built yet: call build((None, n_features)), or fit/predict "
                              "on data, or start with Input(shape=(n_features,))")
 
     def _require_compiled(self) -> None:
@@ -417,3 +619,11 @@ def _format_logs(logs: dict[str, float], return_dict: bool):
         return logs
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
+
+
+def _bytes(n: int) -> str:
+    """A byte count as Keras' summary writes it: 40.75 KB."""
+    for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n:.2f} B"

@@ -12,7 +12,10 @@ relative (up to ~1e-5 after a few Adam steps); values exact in float32 agree to 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
@@ -59,6 +62,27 @@ def _nonneg(value: object, name: str) -> float:
     return x
 
 
+def _accept_lr(init):
+    """Wrap an optimizer's __init__ to take TF 2.x's `lr=` as the deprecated alias of learning_rate."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        if "lr" in kwargs:
+            lr = kwargs.pop("lr")
+            given = signature.bind_partial(self, *args, **kwargs).arguments
+            if "learning_rate" in given:
+                raise ValueError(f"{type(self).__name__} got both lr={lr!r} and "
+                                 f"learning_rate={given['learning_rate']!r}; lr is the deprecated "
+                                 "name of learning_rate: pass learning_rate only")
+            warnings.warn("the lr argument is deprecated; use learning_rate", DeprecationWarning,
+                          stacklevel=2)
+            kwargs["learning_rate"] = lr
+        init(self, *args, **kwargs)
+
+    return wrapper
+
+
 def _flag(value: object, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r}")
@@ -69,6 +93,15 @@ class Optimizer:
     """Base class: flat slots, `apply(params, grads)` in place, state and config round trips."""
 
     n_scratch = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Each subclass's own __init__ takes `lr=` too (once here, not in every class).
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            params = inspect.signature(init).parameters
+            if "learning_rate" in params and "lr" not in params:
+                cls.__init__ = _accept_lr(init)
 
     def __init__(self, learning_rate: float, name: str) -> None:
         if not isinstance(name, str) or not name:
@@ -89,6 +122,15 @@ class Optimizer:
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
         self._learning_rate = _positive(value, "learning_rate")
+
+    @property
+    def lr(self) -> float:
+        """TF 2.x's old name of `learning_rate` (course code reads `model.optimizer.lr`)."""
+        return self._learning_rate
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.learning_rate = value
 
     def slot_names(self) -> tuple[str, ...]:
         """Names of the slot arrays this configuration keeps (Keras' variable names)."""
@@ -370,7 +412,8 @@ class RMSprop(Optimizer):
                 "epsilon": self.epsilon, "centered": self.centered}
 
 
-_REGISTRY: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
+# The one registry of optimizer names: the model, the CLI, the estimator and saving look them up here.
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
 
 
 def get(identifier: str | Optimizer | dict[str, Any]) -> Optimizer:
@@ -378,17 +421,17 @@ def get(identifier: str | Optimizer | dict[str, Any]) -> Optimizer:
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):
-        cls = _REGISTRY.get(identifier.lower())
+        cls = OPTIMIZERS.get(identifier.lower())
         if cls is None:
-            raise ValueError(f"unknown optimizer {identifier!r}; known: {sorted(_REGISTRY)}")
+            raise ValueError(f"unknown optimizer {identifier!r}; known: {sorted(OPTIMIZERS)}")
         return cls()
     if isinstance(identifier, dict) and "class_name" in identifier:
         name = identifier["class_name"]
-        cls = _REGISTRY.get(name.lower()) if isinstance(name, str) else None
+        cls = OPTIMIZERS.get(name.lower()) if isinstance(name, str) else None
         if cls is None:
-            raise ValueError(f"unknown optimizer class_name {name!r}; known: {sorted(_REGISTRY)}")
+            raise ValueError(f"unknown optimizer class_name {name!r}; known: {sorted(OPTIMIZERS)}")
         return cls.from_config(identifier.get("config", {}))
     raise ValueError(
-        f"cannot interpret {identifier!r} as an optimizer: expected one of {sorted(_REGISTRY)}, "
+        f"cannot interpret {identifier!r} as an optimizer: expected one of {sorted(OPTIMIZERS)}, "
         'an Optimizer, or {"class_name": ..., "config": {...}}'
     )

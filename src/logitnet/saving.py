@@ -21,7 +21,7 @@ import tokenize
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,12 +30,13 @@ import numpy as np
 from numpy.lib import format as npy
 
 from . import activations, initializers, losses, optimizers
+from . import layers as layers_mod
 from . import metrics as metrics_mod
 from .atomic_file import atomic_write
 from .head import Head
 
 FORMAT = "logitnet-model"
-VERSION = 1
+VERSION = 2  # 2: layers as {"class_name", "config"} and input_shape; 1 (read too): Dense stacks
 # Bounds checked before anything is allocated; far above any model this library trains.
 MAX_UNITS = 2**24  # the widest layer (or input) a file may declare
 MAX_PARAMS = 2**31  # the most parameters a file may declare
@@ -44,9 +45,11 @@ MAX_CONFIG_BYTES = 32 * 2**20  # config.json, metadata included
 MAX_NPY_HEADER = 4096  # bytes; numpy writes 128 for these arrays
 MAX_METRICS = 64
 
-_LAYER_KEYS = ("units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
-               "kernel_regularizer", "name")
-_MODEL_KEYS = ("name", "dtype", "seed", "input_dim", "layers")
+_V1_LAYER_KEYS = ("units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
+                  "kernel_regularizer", "name")
+_V1_MODEL_KEYS = ("name", "dtype", "seed", "input_dim", "layers")
+_MODEL_KEYS = ("name", "dtype", "seed", "input_shape", "layers")
+MAX_RANK = 8  # the most axes a sample may have
 _TOP_KEYS = {"format", "version", "model", "metadata", "compile", "optimizer_state"}
 _MODEL_DTYPES = ("float32", "float64")
 _SLOTS_NONNEGATIVE = ("velocity", "velocity_hat")  # running means of g²
@@ -58,6 +61,7 @@ _LOSS_CHECKS = {  # key -> (test, what it must be)
     "label_smoothing": (lambda v: _is_real(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "axis": (lambda v: _is_int(v) and abs(v) <= 64, "an integer"),
     "ignore_class": (lambda v: v is None or _is_int(v), "an integer or null"),
+    "delta": (lambda v: _is_real(v) and v > 0, "a finite number > 0"),
 }
 _short = reprlib.Repr()
 _short.maxstring = _short.maxother = 60
@@ -139,12 +143,14 @@ class _Plan:
     """What a checked config.json describes; nothing in it is large."""
 
     model: dict
-    shapes: list[tuple[int, ...]]
+    shapes: list[tuple[tuple[int, ...], str]]  # every weight array: shape, dtype kind ('f' or 'i')
+    n_flat: int  # the trainable numbers (the optimizer's slots are this long)
     metadata: dict
     loss: losses.Loss | None = None
     optimizer: optimizers.Optimizer | None = None
     metrics: list[str] = field(default_factory=list)
     state_names: list[str] = field(default_factory=list)
+    nonnegative: dict[int, str] = field(default_factory=dict)  # weight index -> what it is (no value < 0)
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -160,37 +166,102 @@ def _parse_json(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
 
 
-def _check_layers(spec: list, input_dim: int) -> list[tuple[int, ...]]:
-    shapes, width, names = [], input_dim, set()
-    for i, layer in enumerate(spec):
+def _finite(v: object, low: float = -math.inf) -> bool:
+    return _is_real(v) and v >= low
+
+
+def _nested_numbers(v: object, depth: int = 0) -> bool:
+    if _is_real(v):
+        return True
+    return isinstance(v, list) and depth < MAX_RANK and all(_nested_numbers(e, depth + 1) for e in v)
+
+
+def _is_axis(v: object) -> bool:
+    return _is_int(v) and abs(v) <= MAX_RANK
+
+
+_INITIALIZER = (lambda v: isinstance(v, str) and v in initializers.INITIALIZERS,
+                f"one of {sorted(initializers.INITIALIZERS)}")
+_ACTIVATION = (lambda v: isinstance(v, str) and v in activations.REGISTRY, f"one of {sorted(activations.REGISTRY)}")
+_BOOL = (lambda v: isinstance(v, bool), "true or false")
+# Each layer class's config: key -> (test, what it must be). Exactly these keys, besides name and trainable.
+_LAYER_CONFIGS: dict[str, dict[str, tuple]] = {
+    "Dense": {
+        "units": (lambda v: _is_int(v) and 1 <= v <= MAX_UNITS, f"an integer in [1, {MAX_UNITS}]"),
+        "activation": _ACTIVATION, "use_bias": _BOOL,
+        "kernel_initializer": _INITIALIZER, "bias_initializer": _INITIALIZER,
+        "kernel_regularizer": (lambda v: v is None or (isinstance(v, dict) and set(v) == {"l1", "l2"}
+                                                      and all(_finite(x, 0) for x in v.values())),
+                               "null or {l1, l2} with finite numbers >= 0"),
+    },
+    "Activation": {"activation": _ACTIVATION},
+    "ReLU": {"max_value": (lambda v: v is None or _finite(v, 0), "null or a finite number >= 0"),
+             "negative_slope": (lambda v: _finite(v, 0), "a finite number >= 0"),
+             "threshold": (lambda v: _finite(v), "a finite number")},
+    "LeakyReLU": {"negative_slope": (lambda v: _finite(v, 0), "a finite number >= 0")},
+    "Softmax": {"axis": (_is_axis, "an integer axis")},
+    "Dropout": {"rate": (lambda v: _finite(v, 0) and v < 1, "a number in [0, 1)"),
+                "noise_shape": (lambda v: v is None or (isinstance(v, list) and len(v) <= MAX_RANK + 1 and all(
+                    e is None or (_is_int(e) and 1 <= e <= MAX_UNITS) for e in v)), "null or a list of sizes"),
+                "seed": (lambda v: v is None or (_is_int(v) and 0 <= v < 2**64), "null or an integer >= 0")},
+    "Normalization": {"axis": (lambda v: isinstance(v, list) and len(v) <= MAX_RANK and all(map(_is_axis, v)),
+                               "a list of integer axes"),
+                      "invert": _BOOL,
+                      "mean": (lambda v: v is None or _nested_numbers(v), "null or (nested lists of) finite numbers"),
+                      "variance": (lambda v: v is None or _nested_numbers(v),
+                                   "null or (nested lists of) finite numbers")},
+    "Flatten": {"data_format": (lambda v: v in (None, "channels_last"), 'null or "channels_last"')},
+}
+
+
+def _check_layers(spec: list, in_shape: tuple[int, ...]) -> tuple[list[layers_mod.Layer], list[tuple[tuple[int, ...], str]]]:
+    """The layers a config describes, given their shapes for `in_shape` (nothing is built), and
+    the (shape, dtype kind) of every weight array in the order the file stores them."""
+    built, weights, width, names = [], [], in_shape, set()
+    for i, entry in enumerate(spec):
         where = f"model.layers[{i}]"
-        cfg = _dict(layer, where, _LAYER_KEYS)
-        units = _int(cfg["units"], f"{where}.units", 1, MAX_UNITS)
-        if not isinstance(cfg["activation"], str) or cfg["activation"] not in activations.ACTIVATIONS:
-            raise ModelFileError(f"{where}.activation must be one of {sorted(activations.ACTIVATIONS)}, "
-                                 f"got {_show(cfg['activation'])}")
-        for key in ("kernel_initializer", "bias_initializer"):
-            if not isinstance(cfg[key], str) or cfg[key] not in initializers.INITIALIZERS:
-                raise ModelFileError(f"{where}.{key} must be one of {sorted(initializers.INITIALIZERS)}, "
-                                     f"got {_show(cfg[key])}")
-        if not isinstance(cfg["use_bias"], bool):
-            raise ModelFileError(f"{where}.use_bias must be true or false, got {_show(cfg['use_bias'])}")
-        reg = cfg["kernel_regularizer"]
-        if reg is not None:
-            for key, value in _dict(reg, f"{where}.kernel_regularizer", ("l1", "l2")).items():
-                if not (_is_real(value) and value >= 0):
-                    raise ModelFileError(f"{where}.kernel_regularizer.{key} must be a finite number >= 0, "
-                                         f"got {_show(value)}")
+        entry = _dict(entry, where, ("class_name", "config"))
+        cls_name = entry["class_name"]
+        if not isinstance(cls_name, str) or cls_name not in _LAYER_CONFIGS:
+            raise ModelFileError(f"{where}.class_name must be one of {sorted(_LAYER_CONFIGS)}, got {_show(cls_name)}")
+        checks = _LAYER_CONFIGS[cls_name]
+        cfg = _dict(entry["config"], f"{where}.config", (*checks, "name", "trainable"))
+        for key, (test, wanted) in checks.items():
+            if not test(cfg[key]):
+                raise ModelFileError(f"{where}.config.{key} must be {wanted}, got {_show(cfg[key])}")
+        if not isinstance(cfg["trainable"], bool):
+            raise ModelFileError(f"{where}.config.trainable must be true or false, got {_show(cfg['trainable'])}")
         if not isinstance(cfg["name"], str) or not cfg["name"] or cfg["name"] in names:
-            raise ModelFileError(f"{where}.name must be a non-empty string unique in the model, "
+            raise ModelFileError(f"{where}.config.name must be a non-empty string unique in the model, "
                                  f"got {_show(cfg['name'])}")
         names.add(cfg["name"])
-        shapes += [(width, units)] + ([(units,)] if cfg["use_bias"] else [])
-        width = units
-    return shapes
+        with _refusing(f"{where} ({cls_name}) does not fit inputs of shape {(None, *width)}", (ValueError, TypeError)):
+            layer = layers_mod.LAYERS[cls_name].from_config(cfg)
+            out = layer.check_input(width)  # allocates nothing
+            if math.prod(out) > MAX_UNITS:
+                raise ValueError(f"it outputs samples of {math.prod(out):,} numbers; at most {MAX_UNITS:,}")
+        layer.in_shape, layer.out_shape = width, out  # shapes only: the layer is not built
+        weights += [(shape, "f") for shape in layer.flat_shapes(width)] + layer.own_shapes(width)
+        built.append(layer)
+        width = out
+    return built, weights
 
 
-def _check_compile(comp: object, last_layer: dict, plan: _Plan) -> None:
+def _nonnegative_weights(built: list[layers_mod.Layer]) -> dict[int, str]:
+    """The weight arrays (by index in the file) that must hold no negative value: an adapted
+    Normalization's variance and sample count (its own weights are [mean, variance, count])."""
+    out, i = {}, 0
+    for k, layer in enumerate(built):
+        i += len(layer.flat_shapes(layer.in_shape))
+        own = layer.own_shapes(layer.in_shape)
+        if isinstance(layer, layers_mod.Normalization) and own:
+            out[i + 1] = f"the variance of model.layers[{k}] (Normalization)"
+            out[i + 2] = f"the sample count of model.layers[{k}] (Normalization)"
+        i += len(own)
+    return out
+
+
+def _check_compile(comp: object, output: tuple[str, dict, int | None], plan: _Plan) -> None:
     comp = _dict(comp, "compile", ("loss", "optimizer", "metrics"))
     loss_spec = _dict(comp["loss"], "compile.loss", ("class_name", "config"))
     name = loss_spec["class_name"]
@@ -215,7 +286,7 @@ def _check_compile(comp: object, last_layer: dict, plan: _Plan) -> None:
     with _refusing(f"compile.optimizer {_show(opt_spec)} is not a valid optimizer", (ValueError,)):
         plan.optimizer = optimizers.get(opt_spec)
     with _refusing(f"compile.loss {cls.__name__} does not fit the last layer", (ValueError,)):
-        head = Head(last_layer["activation"], last_layer["units"], plan.loss)
+        head = Head(output[0], output[2], plan.loss, output[1])
     names = comp["metrics"]
     if not isinstance(names, list) or len(names) > MAX_METRICS or not all(isinstance(m, str) for m in names):
         raise ModelFileError(f"compile.metrics must be a list of at most {MAX_METRICS} metric names, "
@@ -226,6 +297,19 @@ def _check_compile(comp: object, last_layer: dict, plan: _Plan) -> None:
     plan.metrics = list(names)
 
 
+def _upgrade_v1(config: dict) -> dict:
+    """A version-1 config (Dense stacks, `input_dim`) in version 2's form."""
+    spec = _dict(config.get("model"), "model", _V1_MODEL_KEYS)
+    layers = spec["layers"]
+    if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
+        raise ModelFileError(f"model.layers must be a list of 1 to {MAX_LAYERS} layer configs, got {_show(layers)}")
+    new_layers = [{"class_name": "Dense", "config": {**_dict(cfg, f"model.layers[{i}]", _V1_LAYER_KEYS), "trainable": True}}
+                  for i, cfg in enumerate(layers)]
+    model = {k: spec[k] for k in ("name", "dtype", "seed")}
+    model.update(input_shape=[_int(spec["input_dim"], "model.input_dim", 1, MAX_UNITS)], layers=new_layers)
+    return {**config, "version": VERSION, "model": model}
+
+
 def _check_config(config: object) -> _Plan:
     """Check config.json's content against the format; nothing large is allocated."""
     config = _dict(config, "config.json")
@@ -234,13 +318,15 @@ def _check_config(config: object) -> _Plan:
     version = config.get("version")
     if _is_int(version) and version > VERSION:
         raise ModelFileError(f"it was written in format version {version} by a newer logitnet; this "
-                             f"logitnet reads version {VERSION}: upgrade logitnet to load it")
-    if not _is_int(version) or version != VERSION:
-        raise ModelFileError(f"config.json has the unknown format version {_show(version)}; expected {VERSION}")
+                             f"logitnet reads versions 1 to {VERSION}: upgrade logitnet to load it")
+    if not _is_int(version) or version not in (1, VERSION):
+        raise ModelFileError(f"config.json has the unknown format version {_show(version)}; expected 1 to {VERSION}")
     unknown = set(config) - _TOP_KEYS
     if unknown or "model" not in config or "metadata" not in config:
         raise ModelFileError(f"config.json must have the keys model and metadata, and only {sorted(_TOP_KEYS)}; "
                              f"got {sorted(_show(k) for k in config)}")
+    if version == 1:
+        config = _upgrade_v1(config)
     spec = _dict(config["model"], "model", _MODEL_KEYS)
     if not isinstance(spec["name"], str):
         raise ModelFileError(f"model.name must be a string, got {_show(spec['name'])}")
@@ -248,17 +334,26 @@ def _check_config(config: object) -> _Plan:
         raise ModelFileError(f"model.dtype must be one of {_MODEL_DTYPES}, got {_show(spec['dtype'])}")
     if spec["seed"] is not None and not (_is_int(spec["seed"]) and 0 <= spec["seed"] < 2**4096):
         raise ModelFileError(f"model.seed must be null or an integer >= 0, got {_show(spec['seed'])}")
-    input_dim = _int(spec["input_dim"], "model.input_dim", 1, MAX_UNITS)
+    shape = spec["input_shape"]
+    if not (isinstance(shape, list) and 1 <= len(shape) <= MAX_RANK
+            and all(_is_int(d) and 1 <= d <= MAX_UNITS for d in shape) and math.prod(shape) <= MAX_UNITS):
+        raise ModelFileError(f"model.input_shape must be a list of 1 to {MAX_RANK} sizes >= 1 with at most "
+                             f"{MAX_UNITS:,} numbers in all, got {_show(shape)}")
     layers = spec["layers"]
     if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
         raise ModelFileError(f"model.layers must be a list of 1 to {MAX_LAYERS} layer configs, got {_show(layers)}")
-    shapes = _check_layers(layers, input_dim)
-    n_params = sum(math.prod(s) for s in shapes)
+    built, shapes = _check_layers(layers, tuple(shape))
+    n_params = sum(math.prod(s) for s, _ in shapes)
     if n_params > MAX_PARAMS:
         raise ModelFileError(f"the model declares {n_params:,} parameters; at most {MAX_PARAMS:,} are loaded")
-    plan = _Plan(spec, shapes, _dict(config["metadata"], "metadata"))
+    n_flat = sum(math.prod(s) for layer in built for s in layer.flat_shapes(layer.in_shape))
+    plan = _Plan(spec, shapes, n_flat, _dict(config["metadata"], "metadata"), nonnegative=_nonnegative_weights(built))
     if "compile" in config:
-        _check_compile(config["compile"], layers[-1], plan)
+        name, params, n_body = layers_mod.output_activation(built)
+        logits = built[n_body - 1].out_shape if n_body else tuple(shape)
+        if len(logits) != 1:
+            raise ModelFileError(f"the network outputs samples of shape {logits}; a compiled model's must be (units,)")
+        _check_compile(config["compile"], (name, params, logits[0]), plan)
     if "optimizer_state" in config:
         names = config["optimizer_state"]
         if plan.optimizer is None:
@@ -366,9 +461,20 @@ def _read_file(zf: zipfile.ZipFile, file_size: int) -> tuple[_Plan, list[np.ndar
                              + (f"; it lacks {missing[:5]}" if missing else "")
                              + (f"; unexpected {[_show(e) for e in extra[:5]]}" if extra else ""))
     dtype = np.dtype(plan.model["dtype"])
-    weights = [_as_dtype(_read_array(zf, members[n], s, "f"), dtype, n) for n, s in zip(weight_names, plan.shapes)]
+
+    def weight(i: int, name: str, shape: tuple[int, ...], kind: str) -> np.ndarray:
+        arr = _read_array(zf, members[name], shape, "f" if kind == "f" else "iu")
+        if i in plan.nonnegative and (arr < 0).any():
+            raise ModelFileError(f"{name} holds negative values; it is {plan.nonnegative[i]}")
+        if kind == "f":
+            return _as_dtype(arr, dtype, name)
+        if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+            raise ModelFileError(f"{name} holds values too large for int64")
+        return arr.astype(np.int64)
+
+    weights = [weight(i, n, s, kind) for i, (n, (s, kind)) in enumerate(zip(weight_names, plan.shapes))]
     state: dict[str, np.ndarray] = {}
-    n_params = sum(w.size for w in weights)
+    n_params = plan.n_flat
     for key, name in state_names.items():
         if key == "iterations":
             state[key] = _read_array(zf, members[name], (), "iu").astype(np.int64)
@@ -381,30 +487,26 @@ def _read_file(zf: zipfile.ZipFile, file_size: int) -> tuple[_Plan, list[np.ndar
     return plan, weights, state
 
 
-def _build(plan: _Plan, weights: list[np.ndarray], state: dict[str, np.ndarray], compile: bool) -> Any:  # noqa: A002
-    """The model a checked file describes. The file was checked whole: this fails only through a bug."""
-    from .layers import Dense
-    from .model import Sequential
+@dataclass
+class SavedModel:
+    """What a checked model file holds: its plan (config), its weight arrays (Keras order) and
+    its optimizer state. `models.load_model` builds the model from it."""
 
-    spec = plan.model
-    model = Sequential([Dense.from_config(c) for c in spec["layers"]], name=spec["name"],
-                       seed=spec["seed"], dtype=spec["dtype"])
-    model.build((spec["input_dim"],))
-    model.set_weights(weights)
-    model.metadata = plan.metadata
-    if compile and plan.loss is not None:
-        model.compile(optimizer=plan.optimizer, loss=plan.loss, metrics=plan.metrics)
-        if state:
-            model.optimizer.set_state(state)
-    return model
+    plan: _Plan
+    weights: list[np.ndarray]
+    state: dict[str, np.ndarray]
+
+    def layers(self) -> list[layers_mod.Layer]:
+        """Fresh layers from the checked layer configs."""
+        return [layers_mod.LAYERS[e["class_name"]].from_config(e["config"]) for e in self.plan.model["layers"]]
 
 
-def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:  # noqa: A002 - Keras' name
-    """Read a model written by `save` / `save_model`: same architecture, weights and settings.
+def load(filepath: str | os.PathLike, build: Callable[[SavedModel], Any]) -> Any:
+    """Check the whole model file at `filepath`, then return `build(saved)`.
 
     Raises FileNotFoundError for a missing file (and the system's OSError for one it cannot open),
-    and ModelFileError for anything that is not a complete, valid logitnet model file; the whole
-    file is checked before the model is built.
+    and ModelFileError for anything that is not a complete, valid logitnet model file, or when
+    `build` fails on a file the checks passed (then marked unexpected: a bug in logitnet).
     """
     path = Path(filepath)
     if not path.is_file():
@@ -416,8 +518,8 @@ def load_model(filepath: str | os.PathLike, compile: bool = True) -> Any:  # noq
             with _refusing("it is not a zip archive", (zipfile.BadZipFile, NotImplementedError, UnicodeDecodeError)):
                 zf = zipfile.ZipFile(fh)
             with zf:
-                plan, weights, state = _read_file(zf, os.fstat(fh.fileno()).st_size)
-            return _build(plan, weights, state, compile)
+                saved = SavedModel(*_read_file(zf, os.fstat(fh.fileno()).st_size))
+            return build(saved)
         except ModelFileError as err:
             raise ModelFileError(f"{str(path)!r} is not a readable logitnet model file: {err}",
                                  unexpected=err.unexpected) from err.__cause__
@@ -479,13 +581,16 @@ def save_model(model: Any, filepath: str | os.PathLike, include_optimizer: bool 
         raise ValueError(f"the model's config and metadata take {len(text):,} bytes of JSON; at most "
                          f"{MAX_CONFIG_BYTES:,} are allowed")
     try:  # what is written must load: the loader's own checks, before touching the disk
-        _check_config(_parse_json(text))
+        plan = _check_config(_parse_json(text))
     except ModelFileError as err:
         raise ValueError(f"this model cannot be saved in a form that loads back: {err}") from None
     for name, arr in arrays.items():
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise ValueError(f"{name} holds non-finite values (NaN or inf); a model file keeps finite "
                              "arrays only: train again (callbacks.TerminateOnNaN stops a diverging fit)")
+    for i, what in plan.nonnegative.items():
+        if (arrays[f"weights/{i}"] < 0).any():
+            raise ValueError(f"weights/{i} holds negative values; it is {what}, which the loader refuses")
     with atomic_write(filepath) as fh, zipfile.ZipFile(fh, "w") as zf:
         _write_member(zf, "config.json", text)
         for name, arr in arrays.items():

@@ -24,13 +24,10 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import callbacks, ops, regularizers
+from . import activations, callbacks, ops, optimizers, regularizers
 from .layers import Dense
 from .metrics import multilabel_predict
 from .model import Sequential
-from .optimizers import SGD, Adam, RMSprop
-
-_OPTIMIZERS = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
 
 
 class LogitNetClassifier(ClassifierMixin, BaseEstimator):
@@ -42,8 +39,8 @@ class LogitNetClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like"],
-        "activation": [StrOptions({"relu", "tanh", "sigmoid", "linear"})],
-        "optimizer": [StrOptions(set(_OPTIMIZERS))],
+        "activation": [StrOptions(set(activations.HIDDEN))],
+        "optimizer": [StrOptions(set(optimizers.OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "epochs": [Interval(Integral, 1, None, closed="left")],
@@ -169,7 +166,7 @@ class LogitNetClassifier(ClassifierMixin, BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         model = Sequential([Dense(h, self.activation, kernel_regularizer=penalty) for h in sizes] + [out],
                            seed=seed, dtype=self.dtype)
-        model.compile(optimizer=_OPTIMIZERS[self.optimizer](learning_rate=self.learning_rate), loss=loss)
+        model.compile(optimizer=optimizers.OPTIMIZERS[self.optimizer](learning_rate=self.learning_rate), loss=loss)
         model.build((n_features,))
         return model
 

@@ -88,7 +88,7 @@ def _train_epochs(model: Any, x_all: np.ndarray, y_all: np.ndarray, w_all: np.nd
                 break
             loss_sum += loss * len(idx)
             for m in train_metrics:
-                m.update_state(y_all[idx], z, wb)
+                m.update_state(y_all[idx], model.head.metric_values(z), wb)
             batch_end(step, {"loss": loss})
             if model.stop_training:
                 break
@@ -103,10 +103,12 @@ def _train_epochs(model: Any, x_all: np.ndarray, y_all: np.ndarray, w_all: np.nd
 
 
 def _resume_state(model: Any, initial_epoch: int) -> None:
-    """Restore the shuffling generator saved by ModelCheckpoint when resuming from its epoch."""
+    """Restore the shuffling (and Dropout) generators saved by ModelCheckpoint when resuming from its epoch."""
     state = model.metadata.pop("training_state", None)
     if initial_epoch and isinstance(state, dict) and state.get("epoch") == initial_epoch:
         try:
             model.shuffle_rng.bit_generator.state = state["shuffle_rng"]
-        except (KeyError, TypeError, ValueError) as err:
+            for name, rng_state in state.get("layer_rngs", {}).items():  # Dropout's masks go on alike
+                model.get_layer(name)._rng.bit_generator.state = rng_state
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ValueError(f"the checkpoint's random generator state is unusable ({err})") from None

@@ -30,21 +30,29 @@ from ._core import (
 from .softmax import _FAST_MAX_SUM, _FAST_MIN_TERM, shift_rows, special_rows_info
 
 
-def softmax_cross_entropy(logits: object, labels: object) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample softmax cross-entropy and dloss/dlogits.
-
-    logits (..., C); labels int (...) or probability rows (..., C). Returns loss (...) and
-    grad (..., C) in the logits' dtype, not divided by the number of samples.
-    """
-    loss, grad = cross_entropy(logits, labels, need_grad=True)
-    assert grad is not None
-    return loss, grad
-
-
-def cross_entropy(
-    logits: object, labels: object, need_grad: bool = False
+def softmax_cross_entropy(
+    logits: object,
+    labels: object,
+    need_grad: bool = True,
+    grad_scale: float | np.ndarray = 1.0,
+    *,
+    checked: bool = False,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Like `softmax_cross_entropy`, computing the gradient only when asked: (loss, grad or None)."""
+    """Per-sample softmax cross-entropy and dloss/dlogits, exact: the one entry that the model's
+    head and the losses use (the regime-specific kernels below stay private).
+
+    logits (..., C); labels int (...) or probability rows (..., C). Returns loss (...) and, when
+    need_grad, grad (..., C) (else None) in the logits' dtype, per sample (not divided by n).
+    Each gradient row is multiplied by grad_scale (a number, or one float64 per sample) before
+    its one rounding. checked=True skips validating the labels (the model checks every target
+    once before training); `out` = (loss (n,), grad (n, C)) float32 work arrays for a training
+    batch of 2-D logits and int labels, used when every logit lies in the fast kernel's range.
+    """
+    if (checked and out is not None and need_grad and np.ndim(grad_scale) == 0 and logits.dtype == np.float32
+            and labels.ndim == 1 and logits.ndim == 2 and out[1].shape == logits.shape
+            and sparse_batch_in_range(logits, labels, float(grad_scale), *out)):
+        return out
     z = as_float_array(logits, "logits")
     if z.ndim == 0:
         raise ValueError("logits must have a class axis: expected shape (..., n_classes), got a scalar")
@@ -52,12 +60,14 @@ def cross_entropy(
     lead = z.shape[:-1]
     lab = np.asarray(labels)
     rows = z.reshape(int(np.prod(lead)), n_classes)
+    scale = grad_scale.reshape(-1) if np.ndim(grad_scale) else grad_scale
     if lab.shape == lead:
-        loss, grad = _xent_rows(rows, check_int_labels(lab, n_classes).reshape(-1), need_grad)
+        ints = lab.reshape(-1) if checked else check_int_labels(lab, n_classes).reshape(-1)
+        loss, grad = _xent_rows(rows, ints, need_grad, scale)
     elif lab.shape == z.shape:
         if lab.dtype.kind not in "biuf":
             raise TypeError(f"label probabilities must be numeric, got dtype {lab.dtype}")
-        loss, grad = _xent_rows(rows, lab.reshape(rows.shape), need_grad)
+        loss, grad = _xent_rows(rows, lab.reshape(rows.shape), need_grad, scale)
     else:
         raise ValueError(
             f"labels must have shape {lead} (integer class indices) or {z.shape} (probability rows) "

@@ -1,8 +1,8 @@
-"""Layers: `Input` (declares the input width) and `Dense` (z = x·W + b, then an activation).
+"""Dense: z = x·W + b, then an activation; x (n, in) -> (n, units).
 
-A Dense layer knows nothing of losses. Its kernel (in, out) and bias (out,) are views into the
-model's one flat parameter buffer, and their gradients views into the flat gradient buffer,
-so an optimizer step is a few vectorised operations over the whole model.
+The kernel (in, units) and bias (units,) are views into a flat parameter buffer, and their
+gradients views into the flat gradient buffer, so an optimizer step is a few vectorised
+operations over the whole model.
 """
 
 from __future__ import annotations
@@ -11,82 +11,86 @@ from typing import Any
 
 import numpy as np
 
-from . import activations, initializers, regularizers
+from .. import activations, initializers, regularizers
+from .base import FeatureShape, Layer
 
 _ZERO = np.zeros((), np.float32)  # a 0-d array: NumPy handles it faster than the Python scalar 0
 
 
-class Input:
-    """Keras' `Input(shape=(d,))`: fixes the width of the samples a Sequential model takes."""
-
-    def __init__(self, shape: tuple[int, ...] | int, dtype: str | None = None, name: str | None = None) -> None:
-        dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-        if len(dims) != 1 or not isinstance(dims[0], (int, np.integer)) or dims[0] < 1:
-            raise ValueError(f"Input shape must be (n_features,) with n_features >= 1, got {shape!r}")
-        self.shape = (int(dims[0]),)
-        self.dtype = dtype
-        self.name = name or "input"
-
-
-class Dense:
+class Dense(Layer):
     """A fully connected layer: outputs activation(x·kernel + bias), x (n, in) -> (n, units)."""
+
+    has_flat_weights = True
 
     def __init__(
         self,
         units: int,
-        activation: str | None = None,
+        activation: object = None,
         use_bias: bool = True,
         kernel_initializer: str = "glorot_uniform",
         bias_initializer: str = "zeros",
         kernel_regularizer: str | regularizers.Regularizer | None = None,
         name: str | None = None,
-        input_shape: tuple[int, ...] | None = None,
+        **kwargs: Any,
     ) -> None:
+        super().__init__(name=name, **kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"Dense units must be a positive integer, got {units!r}")
         self.units = int(units)
-        self.activation = activations.get(activation)
+        self.activation = activation
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.name = name
-        self.input_dim: int | None = None
-        if input_shape is not None:  # Keras' legacy Dense(..., input_shape=(d,)) on the first layer
-            self.input_dim = Input(input_shape).shape[0]
         self.kernel = self.bias = self.kernel_grad = self.bias_grad = None
         self._kernel_bias = self._kernel_bias_grad = None
-        self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None = None  # x, z, a, folded
         self._buffers: dict = {}  # work arrays by row count: n (forward), ("backward", n)
 
+    @property
+    def activation(self):
+        """The activation function (`layer.activation == relu`, `.__name__` works, as in Keras)."""
+        return activations.get(self.activation_name)
+
+    @activation.setter
+    def activation(self, identifier: object) -> None:
+        self.activation_name = activations.name_of(identifier)
+
+    @property
+    def input_dim(self) -> int | None:
+        """The width of the inputs once built (or declared with input_dim= / input_shape=)."""
+        shape = self.in_shape or self.declared_shape
+        return None if shape is None else shape[0]
+
     # --- parameters -------------------------------------------------------------------------
-    def param_shapes(self, input_dim: int) -> list[tuple[int, ...]]:
-        """Shapes of this layer's weights in Keras order: kernel (in, units), bias (units,)."""
-        return [(input_dim, self.units)] + ([(self.units,)] if self.use_bias else [])
+    def output_features(self, in_shape: FeatureShape) -> FeatureShape:
+        if len(in_shape) != 1:
+            raise ValueError(f"Dense layer {self.name!r} takes inputs of shape (n_samples, n_features); got "
+                             f"samples of shape {in_shape}: put a Flatten() layer before it")
+        return (self.units,)
 
-    def bind(self, input_dim: int, params: np.ndarray, grads: np.ndarray) -> None:
-        """Attach views of this layer's slice of the model's flat parameter and gradient buffers.
+    def flat_shapes(self, in_shape: FeatureShape) -> list[tuple[int, ...]]:
+        """Kernel (in, units), then bias (units,) when the layer has one (Keras order)."""
+        return [(in_shape[0], self.units)] + ([(self.units,)] if self.use_bias else [])
 
-        The slice holds the kernel (in, units) then the bias (units,): together they are one
-        (in + 1, units) matrix, so an input ending in a column of ones needs one GEMM for x·W + b.
-        """
-        self.input_dim = input_dim
-        rows = input_dim + (1 if self.use_bias else 0)
+    def bind(self, params: np.ndarray, grads: np.ndarray) -> None:
+        """The slice holds the kernel (in, units) then the bias (units,): together one (in + 1,
+        units) matrix, so an input ending in a column of ones needs one GEMM for x·W + b."""
+        d = self.in_shape[0]
+        rows = d + (1 if self.use_bias else 0)
         self._kernel_bias = params.reshape(rows, self.units)
         self._kernel_bias_grad = grads.reshape(rows, self.units)
-        self.kernel, self.kernel_grad = self._kernel_bias[:input_dim], self._kernel_bias_grad[:input_dim]
+        self.kernel, self.kernel_grad = self._kernel_bias[:d], self._kernel_bias_grad[:d]
         if self.use_bias:
-            self.bias, self.bias_grad = self._kernel_bias[input_dim], self._kernel_bias_grad[input_dim]
+            self.bias, self.bias_grad = self._kernel_bias[d], self._kernel_bias_grad[d]
+        self._buffers = {}
 
     def initialize(self, rng: np.random.Generator) -> None:
         """Draw the initial kernel and bias from `rng`, in place."""
-        assert self.kernel is not None
         self.kernel[...] = initializers.initialize(self.kernel_initializer, self.kernel.shape, rng, self.kernel.dtype)
         if self.use_bias:
             self.bias[...] = initializers.initialize(self.bias_initializer, self.bias.shape, rng, self.bias.dtype)
 
-    @property
-    def weights(self) -> list[np.ndarray]:
+    def flat_weights(self) -> list[np.ndarray]:
         """[kernel, bias] (views, Keras order)."""
         return [w for w in (self.kernel, self.bias) if w is not None]
 
@@ -101,7 +105,7 @@ class Dense:
         bufs = self._buffers.get(key)
         if bufs is None:
             bufs = self._buffers[key] = (np.empty((n, self.units), np.bool_),
-                                         np.empty((n, self.input_dim), self.kernel.dtype))
+                                         np.empty((n, self.in_shape[0]), self.kernel.dtype))
         return bufs
 
     def _forward_buffers(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -120,8 +124,8 @@ class Dense:
         out = np.ones((n, self.units + 1), self.kernel.dtype)
         return np.empty((n, self.units), self.kernel.dtype), out, out[:, :self.units]
 
-    def forward(self, x: np.ndarray, activate: bool = True, augment: bool = False,
-                training: bool = True) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = True, activate: bool = True,
+                augment: bool = False) -> np.ndarray:
         """x (n, in) -> outputs (n, units); with activate=False the pre-activation z (a head's logits).
 
         x may also be (n, in + 1) ending in a column of ones, which folds the bias into the GEMM;
@@ -131,7 +135,7 @@ class Dense:
         nothing, so any number of threads may run it at once.
         """
         n = len(x)
-        folded = x.shape[1] != self.input_dim
+        folded = x.shape[1] != self.in_shape[0]
         if folded and not self.use_bias:
             x, folded = x[:, :-1], False
         z, out, out_units = self._forward_buffers(n) if training else self._new_buffers(n)
@@ -140,7 +144,7 @@ class Dense:
             z += self.bias
         if not augment:
             out = out_units = None
-        activation = self.activation if activate else "linear"
+        activation = self.activation_name if activate else "linear"
         if activation == "relu":  # backward takes its mask from z > 0, z being contiguous
             a = np.maximum(z, _ZERO, out=z if out is None else out_units)
         elif activation == "linear":
@@ -155,16 +159,16 @@ class Dense:
             self._cache = (x, z, a, folded)
         return a if out is None else out
 
-    def backward(self, grad_out: np.ndarray, activate: bool = True, need_input_grad: bool = True) -> np.ndarray | None:
+    def backward(self, grad_out: np.ndarray, need_input_grad: bool = True, activate: bool = True) -> np.ndarray | None:
         """Given dL/d(output) (n, units), fill the weight gradients and return dL/dx (n, in).
 
         With activate=False, grad_out is dL/dz (the head already went through the activation).
         grad_out may be overwritten.
         """
         if self._cache is None:
-            raise RuntimeError(f"layer {self.name!r}: backward() called before forward()")
+            raise RuntimeError(f"layer {self.name!r}: backward() called before a training forward()")
         x, z, a, folded = self._cache
-        activation = self.activation if activate else "linear"
+        activation = self.activation_name if activate else "linear"
         if activation == "linear":
             grad_z = grad_out
         elif activation == "relu":  # in place, with a mask buffer: no allocation per batch
@@ -185,25 +189,26 @@ class Dense:
         return np.matmul(grad_z, self.kernel.T, out=self._backward_buffers(len(grad_z))[1])
 
     def __getstate__(self) -> dict[str, Any]:
-        # The weights are views of the model's buffer, which the model pickles and rebinds.
-        state = self.__dict__.copy()
+        # The weights are views of a flat buffer, which the model (or the layer) pickles and rebinds.
+        state = super().__getstate__()
         state.update(kernel=None, bias=None, kernel_grad=None, bias_grad=None, _kernel_bias=None,
-                     _kernel_bias_grad=None, _cache=None, _buffers={})
+                     _kernel_bias_grad=None, _buffers={})
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._own_flat is not None:
+            self.bind(*self._own_flat)
+
     def get_config(self) -> dict[str, Any]:
-        """The constructor arguments, JSON-friendly."""
+        """The constructor arguments, JSON-friendly (the activation by name)."""
         reg = self.kernel_regularizer
         return {
-            "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
+            "units": self.units, "activation": self.activation_name, "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
-            "kernel_regularizer": None if reg is None else reg.get_config(), "name": self.name,
+            "kernel_regularizer": None if reg is None else reg.get_config(), "name": self._name,
+            "trainable": self.trainable,
         }
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Dense:
-        """Rebuild a layer from `get_config()`'s dict."""
-        return cls(**config)
-
     def __repr__(self) -> str:
-        return f"Dense({self.units}, activation={self.activation!r}, name={self.name!r})"
+        return f"Dense({self.units}, activation={self.activation_name!r}, name={self.name!r})"
