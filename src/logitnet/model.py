@@ -91,7 +91,12 @@ class Sequential:
         if any(layer.name == other.name for other in self.layers):
             raise ValueError(f"two layers are named {layer.name!r}; layer names must be unique")
         self.layers.append(layer)
-        self._rebuild()
+        try:
+            self._rebuild(build_now=self.in_shape is not None)  # Keras builds once the input shape is known
+        except Exception:
+            self.layers.pop()
+            self._rebuild()
+            raise
 
     def pop(self) -> Layer:
         """Remove and return the last layer (a built model is rebuilt without it)."""
@@ -101,8 +106,9 @@ class Sequential:
         self._rebuild()
         return layer
 
-    def _rebuild(self) -> None:
-        if self.built:
+    def _rebuild(self, build_now: bool = False) -> None:
+        """Build again after the layers changed, keeping the weights of the layers built before."""
+        if self.built or build_now:
             self.built = False
             if self.layers:
                 self.build()

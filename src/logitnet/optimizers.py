@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from . import backend
 from .ops._core import for_row_blocks
 
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
@@ -89,6 +90,14 @@ def _flag(value: object, name: str) -> bool:
     return bool(value)
 
 
+class Hyperparameter(float):
+    """A hyperparameter's value: a float that also answers `.numpy()` (in `backend.floatx()`), as
+    the Keras variable holding it does."""
+
+    def numpy(self) -> np.floating:
+        return np.dtype(backend.floatx()).type(self)
+
+
 class Optimizer:
     """Base class: flat slots, `apply(params, grads)` in place, state and config round trips."""
 
@@ -116,8 +125,9 @@ class Optimizer:
 
     @property
     def learning_rate(self) -> float:
-        """The step size (settable, e.g. by a learning-rate callback)."""
-        return self._learning_rate
+        """The step size (settable, e.g. by a learning-rate callback); a float that also answers
+        `.numpy()`, as Keras' learning-rate variable does."""
+        return Hyperparameter(self._learning_rate)
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
@@ -126,7 +136,7 @@ class Optimizer:
     @property
     def lr(self) -> float:
         """TF 2.x's old name of `learning_rate` (course code reads `model.optimizer.lr`)."""
-        return self._learning_rate
+        return self.learning_rate
 
     @lr.setter
     def lr(self, value: float) -> None:

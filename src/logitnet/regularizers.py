@@ -90,14 +90,9 @@ class L2(Regularizer):
         super().__init__(l2=0.01 if l2 is None else l2)
 
 
-def l1(l1: float = 0.01) -> Regularizer:  # noqa: E741 - Keras' name
-    """Keras' `regularizers.l1(0.01)`."""
-    return L1(l1)
-
-
-def l2(l2: float = 0.01) -> Regularizer:
-    """Keras' `regularizers.l2(0.01)`."""
-    return L2(l2)
+# As in Keras, the lower-case names are the classes themselves: `isinstance(r, regularizers.l2)`.
+l1 = L1
+l2 = L2
 
 
 def l1_l2(l1: float = 0.01, l2: float = 0.01) -> Regularizer:  # noqa: E741

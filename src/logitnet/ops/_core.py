@@ -198,7 +198,17 @@ def all_finite(a: np.ndarray) -> bool:
     return bool(np.isfinite(square)) or bool(np.isfinite(flat).all())
 
 
-_blas_controller: object = None  # threadpoolctl's ThreadpoolController, made once when first needed
+_blas_controller: object = None  # threadpoolctl's ThreadpoolController, made when first needed
+_modules_seen = [0]
+
+
+def _new_libraries_loaded() -> bool:
+    """Whether modules were imported since the last look (cheap: a length); a new BLAS may have come."""
+    import sys
+
+    count = len(sys.modules)
+    changed, _modules_seen[0] = count != _modules_seen[0], count
+    return changed
 
 
 @contextlib.contextmanager
@@ -217,6 +227,8 @@ def blas_threads_at_most(limit: int) -> Iterator[None]:
             _blas_controller = False
         else:
             _blas_controller = ThreadpoolController()
+    elif _blas_controller and _blas_controller.lib_controllers and _new_libraries_loaded():
+        _blas_controller = _blas_controller.__class__()  # a BLAS loaded since (SciPy's, torch's): cap it too
     if not _blas_controller:
         yield
         return

@@ -73,5 +73,58 @@ def convert_to_tensor(value: object, dtype: object | None = None, name: str | No
     return constant(value, dtype)
 
 
-__all__ = ["Tensor", "TensorShape", "autograph", "constant", "convert_to_tensor", "float16", "float32",
-           "float64", "get_logger", "int32", "int64", "keras", "nn", "random"]
+def where(condition: object, x: object = None, y: object = None, name: str | None = None) -> Tensor:
+    """Elements of x where `condition` holds, else of y (TensorFlow's tf.where with x and y);
+    with neither, the indices (k, rank) where it holds."""
+    cond = np.asarray(condition, dtype=bool)
+    if x is None and y is None:
+        return np.argwhere(cond).view(Tensor)
+    if x is None or y is None:
+        raise ValueError("tf.where takes both x and y, or neither")
+    return np.asarray(np.where(cond, x, y)).view(Tensor)
+
+
+def cast(x: object, dtype: object, name: str | None = None) -> Tensor:
+    """x converted to `dtype`."""
+    return np.asarray(x).astype(_dtype(dtype)).view(Tensor)
+
+
+def _reduce(op):  # TensorFlow's reduce_* take axis and keepdims, as NumPy does
+    def reduce(input_tensor: object, axis: int | None = None, keepdims: bool = False, name: str | None = None) -> Tensor:
+        return np.asarray(op(np.asarray(input_tensor), axis=axis, keepdims=keepdims)).view(Tensor)
+
+    reduce.__name__ = reduce.__qualname__ = f"reduce_{op.__name__}"
+    reduce.__doc__ = f"np.{op.__name__} over `axis` (all axes by default), as a Tensor."
+    return reduce
+
+
+reduce_sum, reduce_mean, reduce_max, reduce_min = (_reduce(op) for op in (np.sum, np.mean, np.max, np.min))
+
+
+def argmax(input: object, axis: int = 0, output_type: object = np.int64, name: str | None = None) -> Tensor:  # noqa: A002
+    """Indices of the largest values along `axis` (TensorFlow's default axis is 0)."""
+    return np.asarray(np.argmax(np.asarray(input), axis=axis)).astype(_dtype(output_type)).view(Tensor)
+
+
+def _elementwise(fn, doc: str):
+    def op(x: object, name: str | None = None) -> Tensor:
+        return np.asarray(fn(np.asarray(x))).view(Tensor)
+
+    op.__name__ = op.__qualname__ = fn.__name__
+    op.__doc__ = doc
+    return op
+
+
+math = types.SimpleNamespace(
+    sigmoid=nn.sigmoid, softmax=nn.softmax, log_softmax=nn.log_softmax, tanh=nn.tanh, softplus=nn.softplus,
+    exp=_elementwise(np.exp, "exp(x), element-wise."), log=_elementwise(np.log, "log(x), element-wise."),
+    abs=_elementwise(np.abs, "|x|, element-wise."), square=_elementwise(np.square, "x², element-wise."),
+    sqrt=_elementwise(np.sqrt, "√x, element-wise."), reduce_sum=reduce_sum, reduce_mean=reduce_mean,
+    reduce_max=reduce_max, reduce_min=reduce_min, argmax=argmax,
+)
+sigmoid, exp, log = math.sigmoid, math.exp, math.log
+
+
+__all__ = ["Tensor", "TensorShape", "argmax", "autograph", "cast", "constant", "convert_to_tensor", "exp", "float16",
+           "float32", "float64", "get_logger", "int32", "int64", "keras", "log", "math", "nn", "random",
+           "reduce_max", "reduce_mean", "reduce_min", "reduce_sum", "sigmoid", "where"]
