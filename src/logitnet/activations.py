@@ -19,10 +19,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import backend, ops
+from .ops._core import two_prod
 from .tensor import Tensor, plain
 
 _ZERO = np.zeros((), np.float32)  # a 0-d array: NumPy handles it faster than the Python scalar 0
 _SQRT_HALF = math.sqrt(0.5)
+_SQRT_HALF_LO = -4.833646656726457e-17  # √½ − _SQRT_HALF (mpmath)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_SQRT_PI = math.sqrt(math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GELU_C = math.sqrt(2.0 / math.pi)
 _erfc = np.frompyfunc(math.erfc, 1, 1)  # NumPy has no erfc; libm's is correctly rounded to ~1 ulp
@@ -49,8 +53,8 @@ def _relu(z: np.ndarray, negative_slope: float = 0.0, max_value: float | None = 
     if negative_slope == 0 and max_value is None and threshold == 0:
         return np.maximum(z, _ZERO.astype(z.dtype))
     dt = z.dtype
-    # Keras: above the threshold x, clipped to [0, max_value]; below it slope·(x − threshold).
-    above = np.clip(z, 0, max_value) if max_value is not None else np.maximum(z, 0)
+    # Keras: above the threshold x (clipped to [0, max_value] when there is one); below it slope·(x − threshold).
+    above = np.clip(z, 0, max_value) if max_value is not None else z
     below = dt.type(negative_slope) * (z - dt.type(threshold))
     return np.where(z > threshold, above, below).astype(dt, copy=False)
 
@@ -60,9 +64,9 @@ def _relu_grad(z: np.ndarray, a: np.ndarray, g: np.ndarray, negative_slope: floa
     zero = np.zeros((), g.dtype)
     if negative_slope == 0 and max_value is None and threshold == 0:
         return np.where(z > 0, g, zero)
-    passes = (z > threshold) & (z > 0)
+    passes = z > threshold
     if max_value is not None:
-        passes &= z < max_value
+        passes = passes & (z > 0) & (z < max_value)
     return np.where(passes, g, np.where(z > threshold, zero, g * g.dtype.type(negative_slope)))
 
 
@@ -83,27 +87,67 @@ def _elu_grad(z: np.ndarray, a: np.ndarray, g: np.ndarray, alpha: float = 1.0) -
     return np.where(z > 0, g, g * (g.dtype.type(alpha) * np.exp(np.minimum(z, 0))))
 
 
+def _gelu_far_left(x: np.ndarray) -> np.ndarray:
+    """x·Φ(x) for float64 x < −36, where Φ(x) = erfc(t)/2 (t = −x/√2 > 25) would be subnormal
+    before x scales it: erfc(t) = e^(−t²)·erfcx(t), erfcx from its asymptotic series (ten terms
+    reach 1e-17 at t > 25), e^(−t²) with t² exact and taken in two halves."""
+    t, t_err = two_prod(-x, _SQRT_HALF)
+    t_err = t_err - x * _SQRT_HALF_LO
+    sq, sq_err = two_prod(t, t)
+    sq_err = sq_err + 2.0 * t * t_err
+    inv = 1.0 / (2.0 * sq)
+    series, term = np.ones_like(x), np.ones_like(x)
+    for k in range(1, 10):
+        term = -term * (2 * k - 1) * inv
+        series = series + term
+    erfcx = series / ((t + t_err) * _SQRT_PI)
+    half = np.exp(-0.5 * sq) * (1.0 - 0.5 * sq_err)
+    return ((0.5 * x * erfcx) * half) * half
+
+
+def _erfc_scaled_arg(x: np.ndarray) -> np.ndarray:
+    """erfc(−x/√2) for float64 x, the argument's rounding corrected to first order: erfc's
+    condition number is about x², so erfc(fl(−x·√½)) alone loses ~log2(x²) bits for negative x."""
+    t, t_err = two_prod(-x, _SQRT_HALF)
+    t_err = t_err - x * _SQRT_HALF_LO
+    return _erfc(t).astype(np.float64) - t_err * _TWO_OVER_SQRT_PI * np.exp(-t * t)
+
+
+def _x_exp_neg_half_square(x: np.ndarray) -> np.ndarray:
+    """x·exp(−x²/2) for float64 x, exactly rounded in effect: x² as an exact hi + lo, and the
+    exponential taken in two halves so that x scales a normal number even where the result is subnormal."""
+    sq, sq_err = two_prod(x, x)
+    half = np.exp(-0.25 * sq) * (1.0 - 0.25 * sq_err)
+    return (x * half) * half
+
+
 def _gelu(z: np.ndarray, approximate: bool = False) -> np.ndarray:
     x = z.astype(np.float64)
-    if approximate:
-        out = 0.5 * x * (1.0 + np.tanh(_GELU_C * (x + 0.044715 * x**3)))
-    else:  # x·Φ(x) with Φ(x) = erfc(−x/√2)/2: no cancellation for negative x
-        out = 0.5 * x * _erfc(-x * _SQRT_HALF).astype(np.float64)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if approximate:  # 0.5·x·(1 + tanh(u)) = x·σ(2u): no cancellation for negative x
+            out = x * ops.sigmoid(2.0 * _GELU_C * (x + 0.044715 * x**3))
+        else:  # x·Φ(x) with Φ(x) = erfc(−x/√2)/2: no cancellation for negative x
+            out = 0.5 * x * _erfc_scaled_arg(x)
+            far = x < -36.0
+            if far.any():
+                out[far] = _gelu_far_left(x[far])
     return out.astype(z.dtype)
 
 
 def _gelu_grad(z: np.ndarray, a: np.ndarray, g: np.ndarray, approximate: bool = False) -> np.ndarray:
     x = z.astype(np.float64)
-    if approximate:
-        t = np.tanh(_GELU_C * (x + 0.044715 * x**3))
-        d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * x * x)
-    else:  # Φ(x) + x·φ(x)
-        d = 0.5 * _erfc(-x * _SQRT_HALF).astype(np.float64) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if approximate:  # d/dx x·σ(v), v = 2u: σ(v) + x·σ(v)·σ(−v)·v'
+            v = 2.0 * _GELU_C * (x + 0.044715 * x**3)
+            s, s_neg = ops.sigmoid(v), ops.sigmoid(-v)
+            d = s + x * s * s_neg * (2.0 * _GELU_C * (1 + 3 * 0.044715 * x * x))
+        else:  # Φ(x) + x·φ(x)
+            d = 0.5 * _erfc_scaled_arg(x) + _INV_SQRT_2PI * _x_exp_neg_half_square(x)
     return (g * d).astype(g.dtype)
 
 
 def _sigmoid_grad(z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
-    return g * a * (1 - a)
+    return g * (a * ops.sigmoid(-z))  # σ(z)·σ(−z): 1 − a would cancel for large z
 
 
 def _softplus_grad(z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -111,16 +155,29 @@ def _softplus_grad(z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 def _silu(z: np.ndarray) -> np.ndarray:
-    return z * ops.sigmoid(z)
+    x = z.astype(np.float64)
+    with np.errstate(under="ignore"):
+        # For z < −40, σ(z) = e^z to float64 precision; z·e^(z/2)·e^(z/2) keeps every bit where
+        # e^z alone is subnormal (z < −708) but z·e^z is not yet.
+        half = np.exp(0.5 * np.minimum(x, 0.0))
+        out = np.where(x < -40.0, (x * half) * half, x * ops.sigmoid(x))
+    return out.astype(z.dtype)
 
 
 def _silu_grad(z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
-    s = ops.sigmoid(z)
-    return g * (s * (1 + z * (1 - s)))
+    x = z.astype(np.float64)
+    with np.errstate(under="ignore"):
+        s, s_neg = ops.sigmoid(x), ops.sigmoid(-x)
+        half = np.exp(0.5 * np.minimum(x, 0.0))
+        # σ(z)·(1 + z·σ(−z)), with σ(−z) for 1 − σ(z); below −40 it is (1 + z)·e^z, taken in halves.
+        d = np.where(x < -40.0, ((1.0 + x) * half) * half, s * (1.0 + x * s_neg))
+    return (g * d).astype(g.dtype)
 
 
 def _tanh_grad(z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
-    return g * (1 - a * a)
+    # 1 − tanh²(z) = 4t / (1 + t)² with t = e^(−2|z|): 1 − a² would cancel for |z| > 1.
+    t = np.exp(-2.0 * np.abs(z))
+    return g * (4 * t / ((1 + t) * (1 + t)))
 
 
 def _softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:

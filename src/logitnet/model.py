@@ -112,8 +112,15 @@ class Sequential:
             self.built = False
             if self.layers:
                 self.build()
-        if self.head is not None and self.layers:
-            self._make_head()
+        self._refresh_head()
+
+    def _refresh_head(self) -> None:
+        """Pair the output with the compiled loss again after the layers changed or were built."""
+        if self.loss is not None and self.layers:
+            try:
+                self._make_head()
+            except ValueError as err:  # as Keras: the changed model is compiled again before training
+                self.head, self._head_error = None, str(err)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """The layer called `name`, or at position `index` of `model.layers` (Keras' get_layer)."""
@@ -182,8 +189,7 @@ class Sequential:
             layer._own_flat = None
         self._plan()
         self.built = True
-        if self.loss is not None:
-            self._make_head()
+        self._refresh_head()
         if self.optimizer is not None:
             self.optimizer.build(self._flat.size, self.dtype)
 
@@ -360,6 +366,7 @@ class Sequential:
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
         self.metric_names = list(metrics or [])
+        self._head_error = None
         self._make_head()
         self._make_metrics()  # fail now on an unknown metric name
         if self.built:
@@ -606,6 +613,9 @@ class Sequential:
                              "on data, or start with Input(shape=(n_features,))")
 
     def _require_compiled(self) -> None:
+        if self.head is None and getattr(self, "_head_error", None):
+            raise ValueError(f"the layers changed since compile() and no longer fit its loss "
+                             f"({self._head_error}); compile the model again")
         if self.head is None:
             raise ValueError("the model must be compiled first: model.compile(optimizer=..., loss=...)")
 

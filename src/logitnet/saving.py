@@ -197,7 +197,7 @@ _LAYER_CONFIGS: dict[str, dict[str, tuple]] = {
     "Activation": {"activation": _ACTIVATION},
     "ReLU": {"max_value": (lambda v: v is None or _finite(v, 0), "null or a finite number >= 0"),
              "negative_slope": (lambda v: _finite(v, 0), "a finite number >= 0"),
-             "threshold": (lambda v: _finite(v), "a finite number")},
+             "threshold": (lambda v: _finite(v, 0), "a finite number >= 0")},
     "LeakyReLU": {"negative_slope": (lambda v: _finite(v, 0), "a finite number >= 0")},
     "Softmax": {"axis": (_is_axis, "an integer axis")},
     "Dropout": {"rate": (lambda v: _finite(v, 0) and v < 1, "a number in [0, 1)"),

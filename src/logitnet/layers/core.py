@@ -71,7 +71,7 @@ class ReLU(ActivationLayer):
         super().__init__(**kwargs)
         self.max_value = _number(max_value, "ReLU max_value", 0.0, allow_none=True)
         self.negative_slope = _number(negative_slope, "ReLU negative_slope", 0.0)
-        self.threshold = _number(threshold, "ReLU threshold")
+        self.threshold = _number(threshold, "ReLU threshold", 0.0)  # Keras' layer refuses a negative one
         self.activation_name = "relu"
         self.activation_params = {"negative_slope": self.negative_slope, "max_value": self.max_value,
                                   "threshold": self.threshold}

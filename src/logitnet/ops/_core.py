@@ -51,6 +51,19 @@ def two_diff(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hi, lo
 
 
+_SPLIT = 134217729.0  # 2**27 + 1: Dekker's splitter for float64
+
+
+def two_prod(a: np.ndarray, b: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """a·b as hi + lo exactly (Dekker's product, float64, |a·b| far from overflow)."""
+    hi = a * b
+    ca, cb = _SPLIT * a, _SPLIT * np.asarray(b, np.float64)
+    a_hi, b_hi = ca - (ca - a), cb - (cb - b)
+    a_lo, b_lo = a - a_hi, b - b_hi
+    lo = ((a_hi * b_hi - hi) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    return hi, lo
+
+
 # Below this many elements a single thread is faster than handing blocks to the pool.
 _PARALLEL_MIN = 1 << 18
 _BLOCK_ELEMENTS = 1 << 17  # float64 scratch of 1 MiB per block: stays in L2
