@@ -87,10 +87,14 @@ FUNCTION = {"elu_alpha": "elu", "gelu_tanh": "gelu"}  # case -> registry name, w
 POINTS = {
     np.float64: [0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 1e-30, -1e-30, 1e-10, -1e-10, 1e-3, -1e-3,
                  0.5, -0.5, 1.0, -1.0, 1.5, -1.5, 3.0, -3.0, 5.0, -5.0, 10.0, -10.0, 20.0, -20.0, 30.0,
-                 -30.0, 38.0, -38.0, 40.0, -40.0, 100.0, -100.0, 700.0, -700.0, -720.0, -740.0, 1e10, -1e10],
+                 -30.0, 38.0, -38.0, 40.0, -40.0, 100.0, -100.0, 700.0, -700.0, -720.0, -740.0, 1e10, -1e10,
+                 # inexact squares and products (the corrections for rounded arguments must matter);
+                 # none near a root of a derivative (silu' at −1.28, gelu' at −0.75: ulps are meaningless there)
+                 0.1, -0.1, 2.7, -2.7, -1.7, -7.77, -13.37, 36.6, -36.6, -37.3, -39.1, -711.3],
     np.float32: [0.0, -0.0, 1e-45, -1e-45, 1e-40, -1e-40, 1e-30, -1e-30, 1e-10, -1e-10, 1e-3, -1e-3,
                  0.5, -0.5, 1.0, -1.0, 1.5, -1.5, 3.0, -3.0, 5.0, -5.0, 10.0, -10.0, 13.0, -13.0, 20.0,
-                 -20.0, 40.0, -40.0, 88.0, -88.0, -95.0, 100.0, -100.0, -104.0, 1e10, -1e10],
+                 -20.0, 40.0, -40.0, 88.0, -88.0, -95.0, 100.0, -100.0, -104.0, 1e10, -1e10,
+                 0.1, -0.1, -2.7, -7.77, -13.37, -86.3, -97.3],
 }
 
 
@@ -337,6 +341,19 @@ def test_relu_negative_threshold_as_keras():
     np.testing.assert_array_equal(activations.relu(x, threshold=-1.0).numpy(), [0.0, -0.5, 0.5])
     g = activations.REGISTRY["relu"].backward(x, x, np.ones_like(x), threshold=-1.0)
     np.testing.assert_array_equal(g, [0.0, 1.0, 1.0])
+    # With a max_value Keras also clips below at 0: (−1, 0] gives 0 there, with derivative 0.
+    np.testing.assert_array_equal(activations.relu(x, threshold=-1.0, max_value=6.0).numpy(), [0.0, 0.0, 0.5])
+    g = activations.REGISTRY["relu"].backward(x, x, np.ones_like(x), threshold=-1.0, max_value=6.0)
+    np.testing.assert_array_equal(g, [0.0, 0.0, 1.0])
+
+
+def test_tensorflow_functions_stand_for_their_activations():
+    import logitnet.tf as tf
+
+    for fn, name in ((tf.nn.relu, "relu"), (tf.nn.sigmoid, "sigmoid"), (tf.nn.softmax, "softmax"),
+                     (tf.nn.tanh, "tanh"), (tf.math.sigmoid, "sigmoid"), (tf.nn.swish, "silu")):
+        assert activations.name_of(fn) == name
+        assert activations.get(fn) is getattr(activations, name)
 
 
 def test_leaky_relu_and_elu_by_hand():
