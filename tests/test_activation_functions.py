@@ -539,3 +539,38 @@ def test_int_input_follows_set_floatx():
 def test_non_numbers_are_refused():
     with pytest.raises(ValueError, match="takes numbers"):
         activations.relu(np.array(["a", "b"]))
+
+
+@pytest.mark.parametrize("name", sorted(activations.REGISTRY))
+def test_values_and_derivatives_keep_float32(name):
+    z = np.array([[-50.0, -2.5, 0.0, 0.7, 3.0]], np.float32)
+    a = activations.forward(name, z)
+    g = activations.backward(name, z, a, np.ones_like(z))
+    assert a.dtype == np.float32 and g.dtype == np.float32, (a.dtype, g.dtype)
+
+
+def test_parameters_reach_the_formulas_through_the_registry():
+    z = np.array([-2.0, 0.0, 3.0, 8.0])
+    np.testing.assert_array_equal(activations.forward("leaky_relu", z, negative_slope=0.5), [-1.0, 0.0, 3.0, 8.0])
+    np.testing.assert_array_equal(activations.backward("leaky_relu", z, z, np.ones(4), negative_slope=0.5),
+                                  [0.5, 0.5, 1.0, 1.0])
+    # relu6's derivative at its kinks is 0, as TensorFlow's: at 0 and at the cap.
+    np.testing.assert_array_equal(activations.backward("relu", z, z, np.ones(4), max_value=6.0), [0.0, 0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(activations.backward("relu", np.array([0.0, 6.0]), None, np.ones(2), max_value=6.0),
+                                  [0.0, 0.0])
+
+
+def test_unknown_activations_are_refused_with_the_names_known():
+    known = ("linear, relu, leaky_relu, elu, gelu, sigmoid, softplus, silu, tanh, softmax, log_softmax").split(", ")
+    with pytest.raises(ValueError, match=r"^unknown activation 'mish'; expected one of \[") as err:
+        activations.get("mish")
+    assert str(sorted({*known, "swish"})) in str(err.value)
+
+    def my_softmax(z):
+        return z
+
+    with pytest.raises(ValueError) as err:
+        activations.get(my_softmax)
+    assert str(err.value) == (
+        "activation 'my_softmax' is a function logitnet does not know: a layer needs each activation's "
+        f"derivative, so use a name or a function from logitnet.activations ({', '.join(sorted(known))})")
