@@ -23,7 +23,7 @@ from . import callbacks as callbacks_mod
 from . import metrics as metrics_mod
 from .head import Head
 from .layers import Dense, InputLayer, KerasInput, Layer, output_activation
-from .layers.base import feature_shape
+from .layers.base import feature_shape, set_arrays
 from .ops._core import all_finite
 from .params import FlatParameters
 from .tensor import SymbolicTensor, Tensor
@@ -287,17 +287,14 @@ class Sequential:
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
         """Replace the weights (Keras order); every shape must match and every value be finite."""
-        current = self.weights
-        if len(weights) != len(current):
-            raise ValueError(f"expected {len(current)} weight arrays (W1, b1, ...), got {len(weights)}")
-        arrays = [np.asarray(w) for w in weights]
-        for i, (new, old) in enumerate(zip(arrays, current)):
-            if new.shape != old.shape:
-                raise ValueError(f"weight {i} has shape {new.shape}, expected {old.shape}")
-            if new.dtype.kind not in "biuf" or not np.isfinite(new).all():
-                raise ValueError(f"weight {i} must hold finite numbers")
-        for new, old in zip(arrays, current):
-            old[...] = new
+        def validate(arrays: list[np.ndarray]) -> None:  # each layer checks its own slice
+            start = 0
+            for layer in self.layers:
+                count = len(layer.weights)
+                layer.validate_weights(arrays[start:start + count])
+                start += count
+
+        set_arrays(self.weights, weights, "", validate, order=" (W1, b1, ...)")
         for layer in self.layers:
             layer.weights_changed()
 

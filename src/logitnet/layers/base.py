@@ -237,7 +237,7 @@ class Layer:
         if not self.built:
             raise ValueError(f"layer {self.name!r} is not built yet: call it on data or build it before "
                              "set_weights")
-        set_arrays(current, weights, f"layer {self.name!r}", self.validate_weights)
+        set_arrays(current, weights, f"layer {self.name!r}: ", self.validate_weights)
         self.weights_changed()
 
     def weights_changed(self) -> None:
@@ -271,17 +271,18 @@ class Layer:
         return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
 
 
-def set_arrays(current: list[np.ndarray], weights: list, what: str, validate=None) -> None:
+def set_arrays(current: list[np.ndarray], weights: list, what: str, validate=None, order: str = "") -> None:
     """Copy `weights` into the arrays `current`, after checking count, shapes, finiteness and
-    (`validate`, given the new arrays) what the layer requires."""
+    (`validate`, given the new arrays) what the layers require; nothing is changed if a check fails.
+    Messages start with `what` ('layer 'L1': ', or '' for a model); `order` hints at the layout."""
     if len(weights) != len(current):
-        raise ValueError(f"{what} expects {len(current)} weight arrays, got {len(weights)}")
+        raise ValueError(f"{what}expected {len(current)} weight arrays{order}, got {len(weights)}")
     arrays = [np.asarray(w) for w in weights]
     for i, (new, old) in enumerate(zip(arrays, current)):
         if new.shape != old.shape:
-            raise ValueError(f"{what}: weight {i} has shape {new.shape}, expected {old.shape}")
+            raise ValueError(f"{what}weight {i} has shape {new.shape}, expected {old.shape}")
         if new.dtype.kind not in "biuf" or not np.isfinite(new).all():
-            raise ValueError(f"{what}: weight {i} must hold finite numbers")
+            raise ValueError(f"{what}weight {i} must hold finite numbers")
     if validate is not None:
         validate(arrays)
     for new, old in zip(arrays, current):
