@@ -423,3 +423,78 @@ def test_missing_matplotlib_gives_the_install_hint(monkeypatch, tmp_path):
     monkeypatch.setattr(logitnet, "plotting", plotting)  # restored after the fresh import replaces it
     fresh = importlib.import_module("logitnet.plotting")
     assert fresh is not plotting and callable(fresh.learning_curves)
+
+
+def column_bars(ax) -> list[tuple[float, float]]:
+    """(centre, height) of each vertical bar."""
+    return [(p.get_x() + p.get_width() / 2, p.get_height()) for p in ax.patches]
+
+
+def test_logits_and_probabilities_softmax_row(tmp_path, drawn):
+    from logitnet.explain import explain
+
+    model = Sequential([Dense(3, "softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.build((1,))
+    model.set_weights([np.array([[2.0, 0.0, -1.0]]), np.zeros(3)])
+    model.metadata["class_names"] = ["cat", "dog", "bird"]
+    e = explain(model, np.array([[1.0]]), [1])
+    out = e.plot(tmp_path / "row.png")
+    width, height = png_size(out)
+    assert width > height
+    (fig,) = drawn
+    assert fig.get_suptitle() == "Inside the softmax layer"
+    z_ax, a_ax = panels(fig)
+    assert (z_ax.get_title(), a_ax.get_title()) == ("logits z", "a = softmax(z)")
+    assert column_bars(z_ax) == [(0.0, 2.0), (1.0, 0.0), (2.0, -1.0)]
+    centres, heights = zip(*column_bars(a_ax))
+    assert centres == (0.0, 1.0, 2.0)
+    np.testing.assert_allclose(heights, e.probs, rtol=1e-7)
+    for ax in (z_ax, a_ax):
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "bird"]
+        orange = [k for k, p in enumerate(ax.patches) if np.allclose(p.get_facecolor(), plt.matplotlib.colors.to_rgba("tab:orange"))]
+        assert orange == [1]  # the true class
+    assert [t.get_text() for t in z_ax.texts] == ["2", "0", "-1"]
+    assert [t.get_text() for t in a_ax.texts] == [f"{v:.3g}" for v in e.probs]
+    assert [t.get_text() for t in a_ax.get_legend().get_texts()] == ["true class"]
+    assert a_ax.get_ylim() == (0.0, 1.12)
+    assert out.read_bytes() == e.plot(tmp_path / "again.png").read_bytes()
+
+
+def test_logits_and_probabilities_sigmoid_thresholds_and_infinite_logits(tmp_path, drawn):
+    z = np.array([40.0, np.inf, -np.inf, np.nan])
+    a = np.array([1.0, 1.0, 0.0, np.nan])
+    png_size(plotting.logits_and_probabilities(z, a, ["a", "b", "c", "d"], tmp_path / "s.png", head="sigmoid",
+                                               true=[0, 2], thresholds=np.array([0.5, 0.7, 0.5, 0.5])))
+    (fig,) = drawn
+    assert fig.get_suptitle() == "Inside the sigmoid outputs"
+    z_ax, a_ax = panels(fig)
+    assert a_ax.get_title() == "a = sigmoid(z)"
+    assert [h for _, h in column_bars(z_ax)] == [40.0, 0.0, 0.0, 0.0]  # non-finite bars are written, not drawn
+    assert [t.get_text() for t in z_ax.texts] == ["40", "inf", "-inf", "nan"]
+    (cuts,) = a_ax.collections
+    segments = cuts.get_segments()
+    np.testing.assert_allclose([s[0][1] for s in segments], [0.5, 0.7, 0.5, 0.5])
+    np.testing.assert_allclose([(s[0][0], s[1][0]) for s in segments],
+                               [(k - 0.45, k + 0.45) for k in range(4)])
+    assert [t.get_text() for t in a_ax.get_legend().get_texts()] == ["true label", "threshold"]
+
+
+def test_logits_and_probabilities_checks_inputs(tmp_path):
+    path = tmp_path / "x.png"
+    z, a, names = np.zeros(2), np.full(2, 0.5), ["a", "b"]
+    with pytest.raises(ValueError, match=r"logits must have shape \(C,\)"):
+        plotting.logits_and_probabilities(np.zeros((1, 2)), a, names, path)
+    with pytest.raises(ValueError, match="probs must have the logits' shape"):
+        plotting.logits_and_probabilities(z, np.full(3, 0.5), names, path)
+    with pytest.raises(ValueError, match="1 names for 2 output units"):
+        plotting.logits_and_probabilities(z, a, ["a"], path)
+    with pytest.raises(ValueError, match=r"\[0, 1\], got 1\.5"):
+        plotting.logits_and_probabilities(z, np.array([0.5, 1.5]), names, path)
+    with pytest.raises(ValueError, match="head must be"):
+        plotting.logits_and_probabilities(z, a, names, path, head="tanh")
+    with pytest.raises(ValueError, match=r"true units must be in \[0, 2\)"):
+        plotting.logits_and_probabilities(z, a, names, path, true=[2])
+    with pytest.raises(ValueError, match="must end in .png"):
+        plotting.logits_and_probabilities(z, a, names, tmp_path / "x.jpg")
+    assert list(tmp_path.iterdir()) == []

@@ -163,8 +163,19 @@ class TerminateOnNaN(Callback):
             self.model.stop_training = True
 
 
+def format_value(value: Any) -> str:
+    """A logged number as Keras' progress bar writes it: '0.1234' when |v| > 1e-3, else '3.1416e-06'
+    (so a tiny loss never shows as 0.0000); NaN and inf as 'nan', 'inf'; a non-number as str(v)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:.4f}" if abs(number) > 1e-3 else f"{number:.4e}"
+
+
 class ProgbarLogger(Callback):
-    """Keras-like progress: a bar per epoch (verbose=1, redrawn in place) or one line (verbose=2)."""
+    """Keras-like progress: a bar per epoch (verbose=1, redrawn in place) or one line (verbose=2).
+    Values are written by `format_value`."""
 
     def __init__(self, verbose: int = 1, stream: Any = None) -> None:
         super().__init__()
@@ -184,12 +195,12 @@ class ProgbarLogger(Callback):
         done = int(30 * (batch + 1) / steps)
         bar = "=" * done + ("" if done >= 30 else ">") + "." * max(0, 29 - done)
         loss = (logs or {}).get("loss", float("nan"))
-        self.stream.write(f"\r{batch + 1}/{steps} [{bar}] - loss: {loss:.4f}")
+        self.stream.write(f"\r{batch + 1}/{steps} [{bar}] - loss: {format_value(loss)}")
         self.stream.flush()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         seconds = time.perf_counter() - self._start
-        values = " - ".join(f"{k}: {v:.4f}" for k, v in (logs or {}).items())
+        values = " - ".join(f"{k}: {format_value(v)}" for k, v in (logs or {}).items())
         steps = self.params.get("steps", "?")
         if self.verbose == 1:
             self.stream.write(f"\r{steps}/{steps} - {seconds:.2f}s - {values}\n")

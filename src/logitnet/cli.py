@@ -1,4 +1,4 @@
-"""The `logitnet` command line: train, evaluate, predict, info and numerics.
+"""The `logitnet` command line: train, evaluate, predict, explain, info and numerics.
 
 Errors are one line on stderr with a non-zero exit (2 for usage errors); `--debug` shows the
 traceback instead.
@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .callbacks import Callback
+from . import activations, optimizers
+from .callbacks import Callback, format_value
 from .data import DataError, Dataset
 
 
@@ -47,7 +48,7 @@ def _positive(kind: type):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if not value > 0 or value != value or value == float("inf"):
+        if not 0 < value < float("inf"):  # NaN fails both comparisons
             raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
         return value
 
@@ -73,10 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--multilabel", action="store_true",
                         help="with no DATA: the digits' multi-label attributes (even, prime, loop, large)")
     train.add_argument("--layers", type=_layers, default=[25, 15], help="hidden layer sizes (default 25,15)")
-    train.add_argument("--activation", choices=("relu", "tanh", "sigmoid"), default="relu")
+    train.add_argument("--activation", choices=activations.HIDDEN, default="relu")
     train.add_argument("--epochs", type=_positive(int), default=40)
     train.add_argument("--batch-size", type=_positive(int), default=32)
-    train.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop"), default="adam")
+    train.add_argument("--optimizer", choices=tuple(optimizers.OPTIMIZERS), default="adam")
     train.add_argument("--lr", type=_positive(float), default=None, help="learning rate (default: Keras')")
     train.add_argument("--val-split", type=_fraction, default=0.1)
     train.add_argument("--test-split", type=_fraction, default=0.2)
@@ -103,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--proba", action="store_true", help="add each class's probability")
     predict.add_argument("--output", metavar="FILE", help="write the CSV there instead of to stdout")
     predict.set_defaults(run=_predict)
+
+    explain = sub.add_parser("explain", parents=[common],
+                             help="look inside the output layer for one row: logits, probabilities, loss")
+    explain.add_argument("model", metavar="MODEL")
+    explain.add_argument("data", metavar="DATA", help="rows in the format `evaluate` and `predict` read; "
+                         "with the target column(s), the true label's loss is shown too")
+    explain.add_argument("--row", type=int, default=0, metavar="K", help="which data row (0-based, default 0)")
+    explain.add_argument("--labels", metavar="LABELS", help=".npy labels when DATA is a .npy")
+    explain.add_argument("--plot", metavar="FILE", help="write a PNG bar chart of z and a per unit "
+                         "(needs matplotlib)")
+    explain.set_defaults(run=_explain)
 
     info = sub.add_parser("info", parents=[common], help="show a saved model and how it was trained")
     info.add_argument("model", metavar="MODEL")
@@ -232,7 +244,7 @@ class _HistoryKeeper(Callback):
 
 def _split(n: int, test_split: float, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(seed).permutation(n)
-    n_test = int(round(n * test_split))
+    n_test = round(n * test_split)
     n_train = n - n_test
     n_val = int(n_train * val_split)
     if n < 10 or (test_split and n_test < 1) or n_train - n_val < 2 or (val_split and n_val < 1):
@@ -248,9 +260,7 @@ def _standardizer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _optimizer(name: str, lr: float | None):
-    from . import optimizers
-
-    cls = {"adam": optimizers.Adam, "sgd": optimizers.SGD, "rmsprop": optimizers.RMSprop}[name]
+    cls = optimizers.OPTIMIZERS[name]
     return cls() if lr is None else cls(learning_rate=lr)
 
 
@@ -284,8 +294,8 @@ def _progress(epochs: int):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             self.bar.console.print(f"Epoch {epoch + 1}/{epochs} - "
-                                   + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-            self.bar.update(self.task, advance=1, loss=f"loss {logs.get('loss', float('nan')):.4f}")
+                                   + " - ".join(f"{k}: {format_value(v)}" for k, v in logs.items()))
+            self.bar.update(self.task, advance=1, loss=f"loss {format_value(logs.get('loss', float('nan')))}")
 
         def on_train_end(self, logs=None):
             self.bar.stop()
@@ -302,9 +312,9 @@ def _report(model: Any, x: np.ndarray, y: np.ndarray, ds: Dataset, label: str) -
         pred = metrics.multilabel_predict(outputs, 0.5, from_logits=False)
         results = {"hamming_loss": metrics.hamming_loss(y, pred), "subset_accuracy": metrics.subset_accuracy(y, pred),
                    "micro_f1": metrics.f1_score(y, pred, "micro"), "macro_f1": metrics.f1_score(y, pred, "macro")}
-        print(f"{label} hamming loss: {results['hamming_loss']:.4f}   subset accuracy: "
-              f"{results['subset_accuracy']:.4f}   micro F1: {results['micro_f1']:.4f}   "
-              f"macro F1: {results['macro_f1']:.4f}")
+        print(f"{label} hamming loss: {format_value(results['hamming_loss'])}   subset accuracy: "
+              f"{format_value(results['subset_accuracy'])}   micro F1: {format_value(results['micro_f1'])}   "
+              f"macro F1: {format_value(results['macro_f1'])}")
         per = metrics.f1_score(y, pred, None)
         width = max(len(n) for n in ds.target_names)
         print("Per label:  " + "   ".join(f"{n.ljust(width)} F1 {f:.3f} ({int(y[:, k].sum())} positive)"
@@ -312,7 +322,7 @@ def _report(model: Any, x: np.ndarray, y: np.ndarray, ds: Dataset, label: str) -
         return {k: float(v) for k, v in results.items()}
     pred = outputs.argmax(axis=1)
     correct = int((pred == y).sum())
-    print(f"{label} accuracy: {correct / len(y):.4f} ({correct} of {len(y)})")
+    print(f"{label} accuracy: {format_value(correct / len(y))} ({correct} of {len(y)})")
     cm = metrics.confusion_matrix(y, pred, n_classes=len(ds.class_names))
     print(_confusion_text(cm, ds.class_names))
     return {"accuracy": correct / len(y)}
@@ -430,6 +440,52 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _has_target(model: Any, path: str, labels: str | None) -> bool:
+    """Whether DATA carries the model's target: its column(s) in a CSV, 'y' in an .npz, LABELS for .npy."""
+    suffix = Path(path).suffix.lower()
+    if labels is not None:
+        return True
+    if suffix == ".csv":
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                header = next((row for row in csv.reader(fh) if any(c.strip() for c in row)), [])
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return False  # data.load says what is wrong with the file
+        return all(name in {c.strip() for c in header} for name in model.metadata["target_names"])
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                return "y" in archive.files
+        except (OSError, ValueError):
+            return False
+    return False
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from .explain import explain
+
+    model = _load(args.model)
+    if args.plot:
+        from . import plotting
+
+        plotting.require_matplotlib()  # fail before the work, not after
+        if Path(args.plot).suffix.lower() != ".png":
+            raise DataError(f"--plot writes a PNG: FILE must end in .png, got {args.plot!r}")
+    ds = _read_for(model, args.data, args.labels, need_target=_has_target(model, args.data, args.labels))
+    if model.metadata["task"] == "multilabel" and ds.y is not None and not ds.multilabel:
+        raise DataError(f"{args.data}: the model is multi-label; its targets must be 0/1 columns")
+    x = _features(model, ds)
+    if not 0 <= args.row < len(x):
+        raise DataError(f"--row {args.row} is out of range: {args.data} has {len(x)} data rows "
+                        f"(--row 0 to {len(x) - 1})")
+    explanation = explain(model, x, ds.y, row=args.row)
+    print(f"Row {args.row} of {args.data} ({len(x)} rows)" + ("" if ds.y is not None else "; no target column"))
+    print(explanation.table())
+    if args.plot:
+        print(f"Plot: {explanation.plot(args.plot)}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from .models import load_model
 
@@ -447,7 +503,7 @@ def _info(args: argparse.Namespace) -> int:
         else:
             print(f"Labels: {', '.join(meta['target_names'])}")
         if meta.get("test_results"):
-            print("Test results: " + ", ".join(f"{k} {v:.4f}" for k, v in meta["test_results"].items()))
+            print("Test results: " + ", ".join(f"{k} {format_value(v)}" for k, v in meta["test_results"].items()))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Figures written as PNG files: learning curves, confusion matrices, per-label F1, 2-D decision regions.
+"""Figures written as PNG files: learning curves, confusion matrices, per-label F1, 2-D decision regions,
+and the bars of one row's logits and probabilities.
 
 matplotlib is an optional extra (`pip install "logitnet[plots]"`), imported lazily, so importing this
 module works without it. Figures are built as standalone `matplotlib.figure.Figure` objects, never
@@ -212,4 +213,63 @@ def decision_regions(model, x: np.ndarray, y: np.ndarray, class_names: list[str]
     ax.set_ylabel("feature 1")
     ax.set_title("Decision regions")
     ax.legend(title="true class", loc="best", fontsize=8)
+    return _save(fig, path)
+
+
+def logits_and_probabilities(logits: np.ndarray, probs: np.ndarray, names: list[str], path: str | os.PathLike,
+                             head: str = "softmax", true: list[int] | None = None,
+                             thresholds: np.ndarray | None = None) -> Path:
+    """Two panels of bars per output unit: the logits z (C,) and the probabilities a (C,) that softmax
+    or sigmoid makes of them; `true` units drawn in orange, sigmoid `thresholds` (C,) marked; returns path."""
+    z = np.asarray(logits, dtype=np.float64)
+    a = np.asarray(probs, dtype=np.float64)
+    if z.ndim != 1 or z.size == 0:
+        raise ValueError(f"logits must have shape (C,) with C >= 1, got shape {z.shape}")
+    if a.shape != z.shape:
+        raise ValueError(f"probs must have the logits' shape {z.shape}, got {a.shape}")
+    if len(names) != z.size:
+        raise ValueError(f"names has {len(names)} names for {z.size} output units")
+    if head not in ("softmax", "sigmoid"):
+        raise ValueError(f"head must be 'softmax' or 'sigmoid', got {head!r}")
+    if ((a < 0) | (a > 1)).any():
+        raise ValueError(f"probabilities must lie in [0, 1], got {float(a[(a < 0) | (a > 1)][0])!r}")
+    marked = sorted(set(true or []))
+    if marked and not (0 <= marked[0] and marked[-1] < z.size):
+        raise ValueError(f"true units must be in [0, {z.size}), got {marked}")
+    if thresholds is not None:
+        thresholds = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), z.shape)
+    fig = _figure(min(max(8.0, 0.9 * z.size + 3.0), 30.0), 4.2)
+    units = np.arange(z.size)
+    colors = ["tab:orange" if k in marked else "tab:blue" for k in units]
+    label_size = 9 if z.size <= 6 else 7
+    show_values = z.size <= 20
+    for ax, values, title, text in (
+            (fig.add_subplot(1, 2, 1), z, "logits z", lambda v: f"{v:.3g}"),
+            (fig.add_subplot(1, 2, 2), a, f"a = {head}(z)", lambda v: f"{v:.3g}")):
+        heights = np.where(np.isfinite(values), values, 0.0)  # an inf or NaN bar is written, not drawn
+        ax.bar(units, heights, color=colors, width=0.7)
+        if show_values:
+            for k, (v, h) in enumerate(zip(values, heights)):
+                ax.text(k, h, text(v), ha="center", va="bottom" if h >= 0 else "top", fontsize=label_size)
+        ax.axhline(0.0, color="black", lw=0.8)
+        ax.margins(y=0.12)  # room for the values written at the bars' ends
+        ax.set_xticks(units, labels=names, rotation=45 if z.size > 8 else 0,
+                      ha="right" if z.size > 8 else "center")
+        ax.set_xlabel("output unit")
+        ax.set_title(title)
+        ax.grid(True, axis="y", alpha=0.3)
+    prob_ax = fig.axes[1]
+    prob_ax.set_ylim(0.0, 1.12)
+    if thresholds is not None:
+        prob_ax.hlines(thresholds, units - 0.45, units + 0.45, colors="tab:red", linestyles="--", lw=1,
+                       label="threshold")
+    if marked:
+        from matplotlib.patches import Patch
+        handles = [Patch(color="tab:orange", label="true " + ("class" if head == "softmax" else "label"))]
+        if thresholds is not None:
+            handles += prob_ax.get_legend_handles_labels()[0]
+        prob_ax.legend(handles=handles, loc="upper right", fontsize=8)
+    elif thresholds is not None:
+        prob_ax.legend(loc="upper right", fontsize=8)
+    fig.suptitle("Inside the softmax layer" if head == "softmax" else "Inside the sigmoid outputs")
     return _save(fig, path)
