@@ -244,8 +244,10 @@ class Layer:
         """Called after the layer's weights were replaced (Normalization refreshes its divisor)."""
 
     def count_params(self) -> int:
-        """Number of scalar weights."""
-        self._require_built("count of parameters")
+        """Number of scalar weights (ValueError before the layer is built, as Keras)."""
+        if not self.built:
+            raise ValueError(f"count_params() was called on layer {self.name!r}, which is not built yet: "
+                             "call it on data or build it first")
         return int(sum(w.size for w in self.weights))
 
     def penalty(self) -> float:
