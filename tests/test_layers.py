@@ -1009,3 +1009,62 @@ def test_layers_matches_keras():
     np.testing.assert_allclose(ours(x).numpy(), keras.ops.convert_to_numpy(theirs(x)), rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError):
         keras.layers.ReLU(threshold=-0.5)
+
+
+# --- Normalization's remaining corners (from mutation testing) -------------------------------------------
+def test_normalization_given_statistics_align_with_the_kept_axes_from_the_right():
+    x = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
+    per_last = Normalization(axis=-1, mean=np.arange(4.0), variance=np.full(4, 4.0), dtype="float64")
+    np.testing.assert_array_equal(per_last(x).numpy(), (x - np.arange(4.0)) / 2.0)
+    mean, var = np.arange(12.0).reshape(3, 4), np.full((3, 4), 9.0)
+    per_cell = Normalization(axis=(1, 2), mean=mean, variance=var, dtype="float64")
+    np.testing.assert_array_equal(per_cell(x).numpy(), (x - mean) / 3.0)
+    # A (4,) mean with axis=(1, 2) lines up with the last kept axis, as Keras does.
+    right = Normalization(axis=(1, 2), mean=np.arange(4.0), variance=np.ones(4), dtype="float64")
+    np.testing.assert_array_equal(right(x).numpy(), x - np.arange(4.0))
+    with pytest.raises(ValueError, match=r"^Normalization mean/variance have rank 2, more than the 1 kept axes \(-1,\)$"):
+        Normalization(mean=np.zeros((3, 4)), variance=np.ones((3, 4)))(x)
+
+
+def test_normalization_refuses_the_batch_axis_and_bad_data_with_messages_that_name_them():
+    x = np.ones((5, 3))
+    for axis in (0, -2):  # -2 is the batch axis of (n, 3) inputs too
+        with pytest.raises(ValueError, match=r"^Normalization cannot keep statistics per sample \(axis 0, the batch axis\)$"):
+            Normalization(axis=axis).adapt(x)
+    with pytest.raises(ValueError, match=r"^Normalization axis must be an integer, a tuple of integers or None, got \(1, True\)$"):
+        Normalization(axis=(1, True))
+    with pytest.raises(ValueError, match=r"^Normalization needs both mean and variance, or neither \(then call adapt\)$"):
+        Normalization(mean=[0.0])
+    with pytest.raises(ValueError, match=r"^Normalization mean must be finite and variance finite and >= 0$"):
+        Normalization(mean=[0.0], variance=[-1.0])
+    with pytest.raises(ValueError, match=r"^this Normalization was given mean and variance; adapt\(\) would ignore them$"):
+        Normalization(mean=[0.0], variance=[1.0]).adapt(x[:, :1])
+    with pytest.raises(ValueError, match=r"^adapt\(\) takes a non-empty batch \(n_samples, \*features\), got shape \(5,\)$"):
+        Normalization().adapt(np.ones(5))
+    with pytest.raises(ValueError, match=r"^adapt\(\) takes a non-empty batch \(n_samples, \*features\), got shape \(0, 3\)$"):
+        Normalization().adapt(np.ones((0, 3)))
+    with pytest.raises(ValueError, match=r"^adapt\(\) takes numbers, got dtype <U1$"):
+        Normalization().adapt(np.array([["a"]]))
+    with pytest.raises(ValueError, match=r"^adapt\(\) data must be finite$"):
+        Normalization().adapt(np.array([[np.nan, 1.0]]))
+    built = Normalization()
+    built.adapt(x)
+    with pytest.raises(ValueError, match=r"^adapt\(\) data has samples of shape \(4,\); the layer was built for \(3,\)$"):
+        built.adapt(np.ones((5, 4)))
+
+
+def test_normalization_adapt_on_one_sample_and_on_the_first_steps_only():
+    one = Normalization(dtype="float64")
+    one.adapt(np.array([[2.0, -3.0]]))
+    mean, variance, count = one.get_weights()
+    np.testing.assert_array_equal(mean, [2.0, -3.0])
+    np.testing.assert_array_equal(variance, [0.0, 0.0])
+    assert count == 1
+    x = np.arange(100, dtype=np.float64).reshape(50, 2)
+    steps = Normalization(dtype="float64")
+    steps.adapt(x, batch_size=10, steps=2)  # the first 2 batches of 10 rows, as Keras' steps
+    np.testing.assert_array_equal(steps.get_weights()[0], x[:20].mean(axis=0))
+    assert steps.get_weights()[2] == 20
+    default = Normalization(dtype="float64")
+    default.adapt(x, steps=1)  # Keras' default batch of 32
+    assert default.get_weights()[2] == 32
