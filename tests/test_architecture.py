@@ -81,4 +81,4 @@ def test_importing_logitnet_and_logitnet_tf_imports_no_other_package():
     code = ("import sys, logitnet, logitnet.tf; print(sorted({m.split('.')[0] for m in sys.modules if not "
             "m.startswith('_') and m != 'cython_runtime'} - set(sys.stdlib_module_names)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert eval(out) == ["logitnet", "numpy"], out  # noqa: S307 - our own subprocess' list
+    assert eval(out) == ["logitnet", "numpy"], out
