@@ -1068,3 +1068,25 @@ def test_normalization_adapt_on_one_sample_and_on_the_first_steps_only():
     default = Normalization(dtype="float64")
     default.adapt(x, steps=1)  # Keras' default batch of 32
     assert default.get_weights()[2] == 32
+
+
+def test_a_checkpoint_resumes_dropout_masks_exactly(tmp_path):
+    from logitnet import callbacks
+    from logitnet.models import load_model
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 5)).astype(np.float32), rng.integers(0, 3, 200)
+
+    def make():
+        m = Sequential([Dense(16, "relu"), Dropout(0.3), Dense(3)], seed=4)
+        m.compile("adam", losses.SparseCategoricalCrossentropy(from_logits=True))
+        return m
+
+    whole = make()
+    whole.fit(x, y, epochs=4, verbose=0)
+    path = str(tmp_path / "ck{epoch}.logitnet")
+    make().fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.ModelCheckpoint(path, monitor="loss")])
+    resumed = load_model(tmp_path / "ck2.logitnet")
+    resumed.fit(x, y, epochs=4, initial_epoch=2, verbose=0)
+    for a, b in zip(whole.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
