@@ -1090,3 +1090,30 @@ def test_a_checkpoint_resumes_dropout_masks_exactly(tmp_path):
     resumed.fit(x, y, epochs=4, initial_epoch=2, verbose=0)
     for a, b in zip(whole.get_weights(), resumed.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_normalization_with_given_statistics_round_trips_through_its_config():
+    x = np.random.default_rng(5).normal(3.0, 2.0, size=(7, 4))
+    layer = Normalization(mean=[1.0, 2.0, 3.0, 4.0], variance=[4.0, 1.0, 0.25, 9.0], invert=True, dtype="float64")
+    config = json.loads(json.dumps(layer.get_config()))
+    assert config["mean"] == [1.0, 2.0, 3.0, 4.0] and config["variance"] == [4.0, 1.0, 0.25, 9.0]
+    again = Normalization.from_config({**config, "dtype": "float64"})  # a layer's config leaves dtype to its model
+    np.testing.assert_array_equal(again(x).numpy(), layer(x).numpy())
+    np.testing.assert_array_equal(layer(x).numpy(), x * [2.0, 1.0, 0.5, 3.0] + [1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ValueError, match=r"^Normalization mean/variance of shape \(3,\) do not fit inputs of "
+                                         r"shape \(None, \*\(4,\)\) with axis=\(-1,\)$"):
+        Normalization(mean=np.zeros(3), variance=np.ones(3))(x)
+
+
+def test_normalization_takes_a_zero_variance_and_a_model_of_another_dtype():
+    layer = Normalization()
+    layer.adapt(np.array([[1.0, 2.0], [3.0, 2.0]], np.float32))
+    mean, variance, count = layer.get_weights()
+    layer.set_weights([mean, np.zeros_like(variance), count])  # zero is a variance; the output divides by 1e-7
+    np.testing.assert_allclose(layer(np.array([[2.0, 2.0]], np.float32)).numpy(), [[0.0, 0.0]])
+    layer.set_weights([mean, variance, count])
+    model = Sequential([Input((2,)), layer, Dense(1)], dtype="float64", seed=0)
+    assert layer.dtype == np.float64 and all(w.dtype == np.float64 for w in layer.get_weights()[:2])
+    out = model.layers[0](np.array([[3.0, 2.0]])).numpy()
+    np.testing.assert_array_equal(out, [[1.0, 0.0]])
+    assert out.dtype == np.float64

@@ -113,13 +113,9 @@ class Normalization(Layer):
 
     def weights_changed(self) -> None:
         shape = self._broadcast_shape(self.in_shape)
-        if self.input_mean is not None:
-            try:  # Keras aligns given statistics with the kept axes from the right
-                mean = np.broadcast_to(self._aligned(self.input_mean), shape)
-                var = np.broadcast_to(self._aligned(self.input_variance), shape)
-            except ValueError:
-                raise ValueError(f"Normalization mean/variance of shape {self.input_mean.shape} do not fit "
-                                 f"inputs of shape (None, *{self.in_shape}) with axis={self.axis}") from None
+        if self.input_mean is not None:  # they fit: check_input made sure
+            mean = np.broadcast_to(self._aligned(self.input_mean), shape)
+            var = np.broadcast_to(self._aligned(self.input_variance), shape)
         else:
             mean = self.mean.astype(np.float64).reshape(shape)
             var = self.variance.astype(np.float64).reshape(shape)
