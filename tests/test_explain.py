@@ -5,7 +5,6 @@ the losses are checked against mpmath."""
 
 from __future__ import annotations
 
-import csv
 import struct
 import sys
 import types
@@ -237,12 +236,7 @@ def test_sigmoid_target_shapes():
 
 
 # --- the command line ---------------------------------------------------------------------------
-def write_csv(path, header, rows):
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
+from test_cli import write_csv
 
 
 @pytest.fixture(scope="module")

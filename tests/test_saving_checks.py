@@ -15,7 +15,6 @@ import zipfiles
 
 from logitnet import Sequential, losses, optimizers, regularizers
 from logitnet.layers import Dense, Input
-from logitnet.models import load_model
 from logitnet.saving import (
     MAX_CONFIG_BYTES,
     MAX_LAYERS,
@@ -111,20 +110,7 @@ def _corrupt_stream(name):
     return make
 
 
-def _load(tmp_path, data: bytes):
-    path = tmp_path / "m.logitnet"
-    path.write_bytes(data)
-    return load_model(path)
-
-
-def _refusal(tmp_path, data: bytes) -> str:
-    """The reason a file is refused, after the loader's "<path> is not a readable ... file: "."""
-    with pytest.raises(ModelFileError) as info:
-        _load(tmp_path, data)
-    assert not info.value.unexpected, info.value.__cause__  # a check refused it, not a loader bug
-    prefix = f"{str(tmp_path / 'm.logitnet')!r} is not a readable logitnet model file: "
-    assert str(info.value).startswith(prefix)
-    return str(info.value)[len(prefix):]
+_load, _refusal = zipfiles.load, zipfiles.refusal
 
 
 def _set(*path_and_value):

@@ -29,7 +29,6 @@ from logitnet.layers import (
     ReLU,
     Softmax,
 )
-from logitnet.models import load_model
 from logitnet.saving import MAX_UNITS, ModelFileError, _check_config, save_model
 
 FUZZ = settings(deadline=None, max_examples=150, derandomize=True, database=None,
@@ -72,20 +71,7 @@ def _bytes(model, tmp_path, **kw) -> bytes:
     return path.read_bytes()
 
 
-def _load(tmp_path, data: bytes):
-    path = tmp_path / "m.logitnet"
-    path.write_bytes(data)
-    return load_model(path)
-
-
-def _refusal(tmp_path, data: bytes) -> str:
-    """The reason a file is refused, after the loader's "<path> is not a readable ... file: "."""
-    with pytest.raises(ModelFileError) as info:
-        _load(tmp_path, data)
-    assert not info.value.unexpected, info.value.__cause__  # a check refused it, not a loader bug
-    prefix = f"{str(tmp_path / 'm.logitnet')!r} is not a readable logitnet model file: "
-    assert str(info.value).startswith(prefix)
-    return str(info.value)[len(prefix):]
+_load, _refusal = zipfiles.load, zipfiles.refusal
 
 
 def _matches(message: str, expected: str) -> bool:

@@ -248,16 +248,14 @@ def _check_layers(spec: list, in_shape: tuple[int, ...]) -> tuple[list[layers_mo
 
 
 def _nonnegative_weights(built: list[layers_mod.Layer]) -> dict[int, str]:
-    """The weight arrays (by index in the file) that must hold no negative value: an adapted
-    Normalization's variance and sample count (its own weights are [mean, variance, count])."""
+    """The weight arrays (by index in the file) that must hold no negative value, as each layer
+    declares them (an adapted Normalization's variance and sample count), and what each is."""
     out, i = {}, 0
     for k, layer in enumerate(built):
         i += len(layer.flat_shapes(layer.in_shape))
-        own = layer.own_shapes(layer.in_shape)
-        if isinstance(layer, layers_mod.Normalization) and own:
-            out[i + 1] = f"the variance of model.layers[{k}] (Normalization)"
-            out[i + 2] = f"the sample count of model.layers[{k}] (Normalization)"
-        i += len(own)
+        for j, what in layer.nonnegative_weights().items():
+            out[i + j] = f"the {what} of model.layers[{k}] ({type(layer).__name__})"
+        i += len(layer.own_shapes(layer.in_shape))
     return out
 
 

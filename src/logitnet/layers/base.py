@@ -130,6 +130,11 @@ class Layer:
         """Check that samples of `in_shape` suit this layer (allocating nothing); their output shape."""
         return self.output_features(in_shape)
 
+    def nonnegative_weights(self) -> dict[int, str]:
+        """Which of the layer's own weights (by index in `own_shapes`) may hold no negative value,
+        and what each is (none by default)."""
+        return {}
+
     def validate_weights(self, arrays: list[np.ndarray]) -> None:
         """Refuse values the layer cannot hold (arrays already have the right shapes), before any is set."""
 
@@ -202,7 +207,7 @@ class Layer:
         x_in = np.ascontiguousarray(arr, dtype=self.dtype)
         out = self.forward(x_in, training=bool(training))
         # A fresh result: not a training work buffer, and never the caller's own array.
-        fresh = training or out is x_in or np.shares_memory(out, arr)
+        fresh = training or out is x_in or np.may_share_memory(out, arr)
         return np.array(out, copy=True).view(Tensor) if fresh else np.asarray(out).view(Tensor)
 
     # --- weights ------------------------------------------------------------------------------

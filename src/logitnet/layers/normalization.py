@@ -83,8 +83,11 @@ class Normalization(Layer):
                                  f"inputs of shape (None, *{in_shape}) with axis={self.axis}") from None
         return in_shape
 
+    def nonnegative_weights(self) -> dict[int, str]:
+        return {} if self.input_mean is not None else {1: "variance", 2: "sample count"}
+
     def validate_weights(self, arrays: list[np.ndarray]) -> None:
-        if len(arrays) == 3 and ((arrays[1] < 0).any() or arrays[2] < 0):
+        if any((arrays[i] < 0).any() for i in self.nonnegative_weights()):
             raise ValueError(f"layer {self.name!r}: the variance and the count must be >= 0")
 
     def own_shapes(self, in_shape: FeatureShape) -> list[tuple[tuple[int, ...], str]]:
