@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import activations, backend, losses, optimizers, saving, training
+from . import activations, backend, keras_files, losses, optimizers, saving, training
 from . import callbacks as callbacks_mod
 from . import metrics as metrics_mod
 from .head import Head
@@ -580,8 +580,23 @@ class Sequential:
         return _format_logs(self._evaluate(xb, yb, wb, len(xb)), return_dict)
 
     def save(self, filepath: str, include_optimizer: bool = True) -> None:
-        """Save architecture, weights, compile settings and optimizer state to one file (no pickle)."""
-        saving.save_model(self, filepath, include_optimizer=include_optimizer)
+        """Save architecture, weights, compile settings and optimizer state to one file (no pickle):
+        a name ending in .keras gives a Keras 3 file (needs the `keras` extra), any other logitnet's own."""
+        if str(filepath).endswith(".keras"):
+            keras_files.save(self, filepath, include_optimizer=include_optimizer)
+        else:
+            saving.save_model(self, filepath, include_optimizer=include_optimizer)
+
+    def export(self, filepath: str, format: str = "onnx", *, opset: int = 17,
+               thresholds: object = 0.5) -> None:
+        """Write the model for serving elsewhere: `format="onnx"` (needs the `onnx` extra) gives a
+        graph with outputs logits, probabilities and label; `thresholds` (one, or one per label)
+        decide sigmoid outputs' labels."""
+        if format != "onnx":
+            raise ValueError(f"format={format!r} is not supported; logitnet exports format='onnx'")
+        from . import onnx_export
+
+        onnx_export.export(self, filepath, opset=opset, thresholds=thresholds)
 
     def get_config(self) -> dict[str, Any]:
         """The architecture, JSON-friendly."""

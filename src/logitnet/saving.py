@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.lib import format as npy
@@ -151,6 +151,7 @@ class _Plan:
     metrics: list[str] = field(default_factory=list)
     state_names: list[str] = field(default_factory=list)
     nonnegative: dict[int, str] = field(default_factory=dict)  # weight index -> what it is (no value < 0)
+    counts: list[tuple[int, int]] = field(default_factory=list)  # per layer: trainable arrays, others
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -346,6 +347,7 @@ def _check_config(config: object) -> _Plan:
         raise ModelFileError(f"the model declares {n_params:,} parameters; at most {MAX_PARAMS:,} are loaded")
     n_flat = sum(math.prod(s) for layer in built for s in layer.flat_shapes(layer.in_shape))
     plan = _Plan(spec, shapes, n_flat, _dict(config["metadata"], "metadata"), nonnegative=_nonnegative_weights(built))
+    plan.counts = [(len(layer.flat_shapes(layer.in_shape)), len(layer.own_shapes(layer.in_shape))) for layer in built]
     if "compile" in config:
         name, params, n_body = layers_mod.output_activation(built)
         logits = built[n_body - 1].out_shape if n_body else tuple(shape)
@@ -506,20 +508,30 @@ def load(filepath: str | os.PathLike, build: Callable[[SavedModel], Any]) -> Any
     and ModelFileError for anything that is not a complete, valid logitnet model file, or when
     `build` fails on a file the checks passed (then marked unexpected: a bug in logitnet).
     """
+    def read(fh: BinaryIO) -> SavedModel:
+        # zipfile refuses a newer zip version with NotImplementedError; a member name that is
+        # not UTF-8 though flagged so fails to decode.
+        with _refusing("it is not a zip archive", (zipfile.BadZipFile, NotImplementedError, UnicodeDecodeError)):
+            zf = zipfile.ZipFile(fh)
+        with zf:
+            return SavedModel(*_read_file(zf, os.fstat(fh.fileno()).st_size))
+
+    return guarded_load(filepath, "logitnet", read, build)
+
+
+def guarded_load(filepath: str | os.PathLike, kind: str, read: Callable[[BinaryIO], SavedModel],
+                 build: Callable[[SavedModel], Any]) -> Any:
+    """`build(read(file))` for the open file at `filepath`, where only ModelFileError (naming the
+    file and saying it is not a readable `kind` model file) reaches the caller, besides the
+    system's errors for a file that is missing or cannot be opened."""
     path = Path(filepath)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {str(path)!r}")
     with open(path, "rb") as fh:
         try:
-            # zipfile refuses a newer zip version with NotImplementedError; a member name that is
-            # not UTF-8 though flagged so fails to decode.
-            with _refusing("it is not a zip archive", (zipfile.BadZipFile, NotImplementedError, UnicodeDecodeError)):
-                zf = zipfile.ZipFile(fh)
-            with zf:
-                saved = SavedModel(*_read_file(zf, os.fstat(fh.fileno()).st_size))
-            return build(saved)
+            return build(read(fh))
         except ModelFileError as err:
-            raise ModelFileError(f"{str(path)!r} is not a readable logitnet model file: {err}",
+            raise ModelFileError(f"{str(path)!r} is not a readable {kind} model file: {err}",
                                  unexpected=err.unexpected) from err.__cause__
         except MemoryError:
             raise ModelFileError(f"{str(path)!r} could not be loaded: not enough memory") from None
