@@ -32,8 +32,8 @@ def expected(name: str) -> dict[str, np.ndarray]:
 def test_every_fixture_is_there():
     assert FIXTURES == ["k3_dense_adam.keras", "k3_dropout_uncompiled.keras", "k3_flatten_sgd.keras",
                         "k3_layers_rmsprop.keras", "k3_legacy_adam.h5", "k3_multilabel64.keras",
-                        "tfk2_adam.h5", "tfk2_sgd.h5"]
-    assert len(TRAINED) == 7
+                        "tfk2_adam.h5", "tfk2_legacy_optimizer.h5", "tfk2_sgd.h5"]
+    assert len(TRAINED) == 8
 
 
 @pytest.mark.parametrize("name", FIXTURES)

@@ -255,6 +255,10 @@ def _compile(comp: object, where: str) -> dict:
         raise ModelFileError(f"{where}.optimizer is {_show(cls)}; logitnet has the optimizers "
                              f"{sorted(_OPTIMIZER_CLASSES)} (load with compile=False to skip the compile settings)")
     opt_cfg = {k: v for k, v in opt_cfg.items() if k not in ("jit_compile", "is_legacy_optimizer")}
+    if opt_cfg.get("decay", 0.0) != 0.0:
+        raise ModelFileError(f"{where}.optimizer has decay={_show(opt_cfg['decay'])} (tf.keras' legacy learning-rate "
+                             "decay), which logitnet does not have; load with compile=False")
+    opt_cfg.pop("decay", None)
     if isinstance(opt_cfg.get("learning_rate"), dict):
         raise ModelFileError(f"{where}.optimizer has a learning-rate schedule, which logitnet does not read; "
                              "load with compile=False")
@@ -355,10 +359,13 @@ def keras_metric_names(names: list[str]) -> tuple[list[str], list[str]]:
     return [n for n in names if n in known], [n for n in names if n not in known]
 
 
-def slot_layout(optimizer_class: str, slots: tuple[str, ...]) -> list[tuple[str, ...]]:
+def slot_layout(optimizer_class: str, slots: tuple[str, ...], legacy: bool = False) -> list[tuple[str, ...]]:
     """How Keras orders an optimizer's variables after iterations (and learning_rate): blocks of
-    slot names, each block going through the trainable variables in turn, its names interleaved."""
-    if optimizer_class == "Adam":
+    slot names, each block going through the trainable variables in turn, its names interleaved.
+    tf.keras' legacy optimizers (`legacy=True`) keep one slot after another, Adam's included."""
+    if optimizer_class == "Adam" and legacy:
+        blocks = [("momentum",), ("velocity",), ("velocity_hat",)]
+    elif optimizer_class == "Adam":
         blocks = [("momentum", "velocity"), ("velocity_hat",)]
     else:  # SGD: momentum; RMSprop: velocity, then momentum, then average_gradient
         blocks = [(s,) for s in ("velocity", "momentum", "average_gradient")]

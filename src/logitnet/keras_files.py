@@ -203,7 +203,8 @@ def _read(datasets: dict, path: str, shape: tuple, kind: str, plan: Any, index: 
     return arr.astype(np.int64)
 
 
-def _optimizer_state(entries: list[tuple[str, Any]], plan: Any, has_lr: bool) -> dict[str, np.ndarray]:
+def _optimizer_state(entries: list[tuple[str, Any]], plan: Any, has_lr: bool,
+                     legacy: bool = False) -> dict[str, np.ndarray]:
     """logitnet's flat optimizer state from Keras' optimizer variables, in Keras' order:
     iterations, [learning_rate], then the slots of each trainable variable (`keras_config.slot_layout`)."""
     opt = plan.optimizer
@@ -216,7 +217,7 @@ def _optimizer_state(entries: list[tuple[str, Any]], plan: Any, has_lr: bool) ->
                 trainable.append((offset, shape))
             offset += math.prod(shape)
         i += n_flat + n_own
-    layout = keras_config.slot_layout(type(opt).__name__, slots)
+    layout = keras_config.slot_layout(type(opt).__name__, slots, legacy)
     expected = 1 + has_lr + sum(len(block) for block in layout) * len(trainable)
     if len(entries) != expected:
         raise ModelFileError(f"the file holds {len(entries)} optimizer variables; a {type(opt).__name__} with "
@@ -330,11 +331,9 @@ def _read_legacy(f: Any, compile: bool) -> SavedModel:
             raise ModelFileError(f"the file holds datasets logitnet does not read: {sorted(extra)[:5]}")
         state = {}
         if plan.optimizer is not None and opt:
-            if any(p.endswith(("/iter:0", "/iter")) for p, _ in opt):
-                raise ModelFileError("its optimizer state comes from one of tf.keras' legacy optimizers, whose "
-                                     "layout logitnet does not read; load it with compile=False")
+            legacy = opt[0][0].endswith("/iter:0")  # tf.keras' legacy optimizers: "Adam/iter:0"
             has_lr = len(opt) > 1 and opt[1][0].rsplit("/", 1)[1].startswith("learning_rate")
-            state = _optimizer_state(opt, plan, has_lr=has_lr)
+            state = _optimizer_state(opt, plan, has_lr=has_lr, legacy=legacy)
         return SavedModel(plan, weights, state)
 
 

@@ -9,7 +9,8 @@ The committed files were written by Keras 3.15.1 (torch backend, PyTorch 2.13.0)
 
 Beside each model file NAME.keras / NAME.h5 lies NAME.npz: `x` and Keras' `predict(x)`; for a file
 with optimizer state, also a batch `xb`, `yb` and the weights `after_<i>` that Keras has after one
-`train_on_batch(xb, yb)` on the model loaded from the file.
+`train_on_batch(xb, yb)` on the model loaded from the file (for the Keras 3 legacy .h5, on the
+model that wrote it: Keras 3 cannot train on the optimizer its legacy loader restores).
 """
 
 import os
@@ -115,6 +116,11 @@ def tf_keras2() -> None:
                           L.Dense(3, activation="softmax")])
     m.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     finish("tfk2_adam", m, x, y)
+
+    # tf.keras' legacy optimizers keep their slots in another order (all m, then all v).
+    m = keras.Sequential([L.Dense(4, activation="relu", input_shape=(4,)), L.Dense(3, activation="softmax")])
+    m.compile(optimizer=keras.optimizers.legacy.Adam(0.01), loss="sparse_categorical_crossentropy")
+    finish("tfk2_legacy_optimizer", m, x, y)
 
     norm = L.Normalization()
     norm.adapt(x)
