@@ -9,12 +9,19 @@ import numpy as np
 
 import logitnet
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
 
 
-def test_python_blocks_run_and_show_what_they_say():
+def test_python_blocks_run_and_show_what_they_say(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
     assert blocks
+    # The blocks run in an empty folder (what they write lands there) holding the repository's
+    # files that they read.
+    for used in re.findall(r'"(tests/data/[^"]+)"', README):
+        (tmp_path / used).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / used).write_bytes((ROOT / used).read_bytes())
+    monkeypatch.chdir(tmp_path)
     try:
         for block in blocks:
             namespace: dict = {}
@@ -29,6 +36,13 @@ def test_python_blocks_run_and_show_what_they_say():
     ns: dict = {}
     exec(compile(ops_block.split("# Multi-label")[0], "README.md", "exec"), ns)  # noqa: S102
     assert np.isclose(ns["loss"][0], 8.4967e-18, rtol=1e-4)
+    # The models example: the Keras file's Adam had taken 6 steps; the ONNX graph agrees.
+    moving = next(b for b in blocks if "continued.onnx" in b)
+    ns = {}
+    exec(compile(moving, "README.md", "exec"), ns)  # noqa: S102
+    assert ns["model"].optimizer.iterations == 8 and (tmp_path / "continued.keras").is_file()
+    np.testing.assert_array_equal(ns["label"], ns["model"].predict(ns["x"], verbose=0).argmax(axis=1))
+    assert np.abs(ns["probabilities"] - ns["model"].predict(ns["x"], verbose=0)).max() < 1e-6
     # The quick start's comment: about 0.99 training accuracy on the digits.
     quick: dict = {}
     exec(compile(blocks[0], "README.md", "exec"), quick)  # noqa: S102
