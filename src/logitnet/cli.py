@@ -1,4 +1,4 @@
-"""The `logitnet` command line: train, evaluate, predict, explain, info and numerics.
+"""The `logitnet` command line: train, evaluate, predict, explain, export, info and numerics.
 
 Errors are one line on stderr with a non-zero exit (2 for usage errors); `--debug` shows the
 traceback instead.
@@ -115,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--plot", metavar="FILE", help="write a PNG bar chart of z and a per unit "
                          "(needs matplotlib)")
     explain.set_defaults(run=_explain)
+
+    export = sub.add_parser("export", parents=[common], help="write a trained model as ONNX: raw features "
+                            "in; logits, probabilities and label out (needs the onnx extra)")
+    export.add_argument("model", metavar="MODEL")
+    export.add_argument("out", metavar="OUT", help="the .onnx file to write")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
+    export.set_defaults(run=_export)
 
     info = sub.add_parser("info", parents=[common], help="show a saved model and how it was trained")
     info.add_argument("model", metavar="MODEL")
@@ -483,6 +490,28 @@ def _explain(args: argparse.Namespace) -> int:
     print(explanation.table())
     if args.plot:
         print(f"Plot: {explanation.plot(args.plot)}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import json
+
+    from . import onnx_export
+
+    model = _load(args.model)
+    meta = model.metadata
+    multilabel = meta["task"] == "multilabel"
+    # The graph standardises as predict does, so it takes the data's own units; labels are the class names.
+    onnx_export.export(model, args.out, opset=args.opset, task=meta["task"],
+                       class_labels=None if multilabel else meta["class_names"], standardize=meta["standardize"],
+                       metadata={"feature_names": json.dumps(meta["feature_names"]),
+                                 "target_names": json.dumps(meta["target_names"])})
+    names = meta["feature_names"]
+    columns = ", ".join(names[:8]) + (f", ... ({len(names)} columns)" if len(names) > 8 else "")
+    label = f"0/1 per label ({', '.join(meta['target_names'])})" if multilabel else "the class name"
+    print(f"Exported {args.model} to {args.out} (ONNX opset {args.opset})")
+    print(f"Input 'input': {model.dtype.name} (batch, {len(names)}), the raw columns {columns}; outputs "
+          f"'logits', 'probabilities' and 'label' ({label})")
     return 0
 
 

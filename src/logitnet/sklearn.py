@@ -222,3 +222,14 @@ class LogitNetClassifier(ClassifierMixin, BaseEstimator):
         if self._task == "binary":
             return self.classes_[multilabel_predict(z[:, None], self.thresholds, from_logits=True)[:, 0]]
         return self.classes_[z.argmax(axis=1)]
+
+    # --- exporting ----------------------------------------------------------------------------
+    def export(self, path: str, opset: int = 17) -> None:
+        """Write the fitted network as ONNX (needs `pip install "logitnet[onnx]"`): input (batch,
+        n_features) in `dtype`; outputs logits (batch, units), probabilities as predict_proba and label
+        as predict (the classes themselves, strings included), with no ZipMap."""
+        check_is_fitted(self)
+        from . import onnx_export
+
+        onnx_export.export(self.model_, path, opset=opset, thresholds=self.thresholds, task=self._task,
+                           class_labels=None if self._task == "multilabel" else self.classes_)
