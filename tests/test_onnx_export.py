@@ -298,9 +298,6 @@ def test_cli_export_errors(cli_data, capsys, monkeypatch):
                                        'pip install "logitnet[onnx]"\n')
 
 
-@pytest.mark.xfail(strict=True, reason="logitnet predict (CLI) labels a multi-label row from its "
-                   "probability rounded to float32, so σ(−1e-8) rounds to 0.5 and counts as positive; "
-                   "metrics.multilabel_predict, the estimator and the ONNX graph decide from the logit")
 def test_cli_predict_decides_multilabel_rows_from_the_logits(cli_data, capsys):
     folder, raw = cli_data
     model_path = folder / "edge.logitnet"
@@ -318,9 +315,6 @@ def test_cli_predict_decides_multilabel_rows_from_the_logits(cli_data, capsys):
     np.testing.assert_array_equal(printed, expected)
 
 
-@pytest.mark.xfail(strict=True, reason="logitnet predict (CLI) takes the argmax of the probabilities rounded "
-                   "to float32, where logits (0, 1e-8) tie, and picks the first class; the estimator and "
-                   "the ONNX graph take the argmax of the logits")
 def test_cli_predict_picks_the_class_of_the_largest_logit(cli_data, capsys):
     folder, _ = cli_data
     model_path = folder / "tie.logitnet"

@@ -314,9 +314,9 @@ def _progress(epochs: int):
 def _report(model: Any, x: np.ndarray, y: np.ndarray, ds: Dataset, label: str) -> dict[str, float]:
     from . import metrics
 
-    outputs = model.predict(x, verbose=0)
+    logits = model.predict_logits(x)  # decisions from the logits: rounded probabilities tie or flip
     if ds.multilabel:
-        pred = metrics.multilabel_predict(outputs, 0.5, from_logits=False)
+        pred = metrics.multilabel_predict(logits, 0.5, from_logits=True)
         results = {"hamming_loss": metrics.hamming_loss(y, pred), "subset_accuracy": metrics.subset_accuracy(y, pred),
                    "micro_f1": metrics.f1_score(y, pred, "micro"), "macro_f1": metrics.f1_score(y, pred, "macro")}
         print(f"{label} hamming loss: {format_value(results['hamming_loss'])}   subset accuracy: "
@@ -327,7 +327,7 @@ def _report(model: Any, x: np.ndarray, y: np.ndarray, ds: Dataset, label: str) -
         print("Per label:  " + "   ".join(f"{n.ljust(width)} F1 {f:.3f} ({int(y[:, k].sum())} positive)"
                                          for k, (n, f) in enumerate(zip(ds.target_names, per))))
         return {k: float(v) for k, v in results.items()}
-    pred = outputs.argmax(axis=1)
+    pred = logits.argmax(axis=1)
     correct = int((pred == y).sum())
     print(f"{label} accuracy: {format_value(correct / len(y))} ({correct} of {len(y)})")
     cm = metrics.confusion_matrix(y, pred, n_classes=len(ds.class_names))
@@ -351,11 +351,11 @@ def _plots(folder: Path, model: Any, history: dict, x: np.ndarray, ds: Dataset, 
     xt, yt = x[test_idx], ds.y[test_idx]
     if len(test_idx):
         if ds.multilabel:
-            pred = metrics.multilabel_predict(model.predict(xt, verbose=0), 0.5, from_logits=False)
+            pred = metrics.multilabel_predict(model.predict_logits(xt), 0.5, from_logits=True)
             written.append(plotting.per_label_f1(metrics.f1_score(yt, pred, None), ds.target_names,
                                                  folder / "per_label_f1.png"))
         else:
-            cm = metrics.confusion_matrix(yt, model.predict(xt, verbose=0).argmax(axis=1),
+            cm = metrics.confusion_matrix(yt, model.predict_logits(xt).argmax(axis=1),
                                           n_classes=len(ds.class_names))
             written.append(plotting.confusion_matrix_plot(cm, ds.class_names, folder / "confusion_matrix.png"))
     if x.shape[1] == 2 and not ds.multilabel:  # drawn in the data's own units
@@ -423,22 +423,26 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from . import metrics
+
     model = _load(args.model)
     meta = model.metadata
     ds = _read_for(model, args.data, None, need_target=False)
-    outputs = model.predict(_features(model, ds), verbose=0)
+    logits = model.predict_logits(_features(model, ds))
+    outputs = model.outputs_from_logits(logits)  # decisions from the logits: rounded probabilities tie or flip
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if meta["task"] == "multilabel":
         names = meta["target_names"]
         writer.writerow(names + ([f"p({n})" for n in names] if args.proba else []))
-        for row in outputs:
-            writer.writerow([int(v >= 0.5) for v in row] + ([f"{v:.6g}" for v in row] if args.proba else []))
+        decided = metrics.multilabel_predict(logits, 0.5, from_logits=True)
+        for row, labels in zip(outputs, decided):
+            writer.writerow([int(v) for v in labels] + ([f"{v:.6g}" for v in row] if args.proba else []))
     else:
         classes = meta["class_names"]
         writer.writerow(["prediction"] + ([f"p({c})" for c in classes] if args.proba else []))
-        for row in outputs:
-            writer.writerow([classes[int(row.argmax())]] + ([f"{v:.6g}" for v in row] if args.proba else []))
+        for row, z in zip(outputs, logits):
+            writer.writerow([classes[int(z.argmax())]] + ([f"{v:.6g}" for v in row] if args.proba else []))
     if args.output:
         Path(args.output).write_text(buffer.getvalue())
         print(f"Wrote {len(outputs)} predictions to {args.output}", file=sys.stderr)

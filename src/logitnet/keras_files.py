@@ -23,8 +23,20 @@ import numpy as np
 
 from . import keras_config
 from .atomic_file import atomic_write
-from .saving import (MAX_CONFIG_BYTES, ModelFileError, SavedModel, _as_dtype, _check_config, _members,
-                     _parse_json, _refusing, _show, _write_member, _ZIP_STREAM_ERRORS, guarded_load)
+from .saving import (
+    _ZIP_STREAM_ERRORS,
+    MAX_CONFIG_BYTES,
+    ModelFileError,
+    SavedModel,
+    _as_dtype,
+    _check_config,
+    _members,
+    _parse_json,
+    _refusing,
+    _show,
+    _write_member,
+    guarded_load,
+)
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
