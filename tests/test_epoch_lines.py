@@ -173,9 +173,9 @@ def test_cli_rich_progress_lines_use_the_same_format(monkeypatch):
 def test_cli_metric_reports_use_the_same_format(capsys):
     from logitnet.data import Dataset
 
-    class Always:
-        def predict(self, x, verbose=0):
-            return np.tile([0.9, 0.1], (len(x), 1))
+    class Always:  # a model that always says "a" (the report decides from the logits)
+        def predict_logits(self, x):
+            return np.tile([2.0, -0.2], (len(x), 1))
 
     ds = Dataset(np.zeros((4, 1)), np.array([1, 1, 1, 1]), ["f"], ["cls"], ["a", "b"])
     results = cli._report(Always(), ds.x, ds.y, ds, "Test")
