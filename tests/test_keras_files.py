@@ -174,6 +174,18 @@ def test_a_saved_keras_file_is_the_same_bytes_each_time(tmp_path):
     assert [entry["class_name"] for entry in config["config"]["layers"]][:2] == ["InputLayer", "Normalization"]
 
 
+def test_another_process_writes_the_same_bytes(tmp_path):
+    import subprocess
+
+    script = ("import sys; sys.path.insert(0, {tests!r}); from test_keras_files import _trained; "
+              "import logitnet as ln; _trained(ln.optimizers.Adam())[0].save({out!r})")
+    out = tmp_path / "there.keras"
+    subprocess.run([sys.executable, "-c", script.format(tests=str(Path(__file__).parent), out=str(out))],
+                   check=True, timeout=120)
+    _trained(ln.optimizers.Adam())[0].save(tmp_path / "here.keras")
+    assert out.read_bytes() == (tmp_path / "here.keras").read_bytes()
+
+
 def test_other_names_keep_logitnet_s_own_format(tmp_path):
     model, _, _ = _trained(ln.optimizers.Adam())
     model.save(tmp_path / "m.h5")
@@ -208,16 +220,18 @@ def test_without_h5py_the_error_says_what_to_install(tmp_path, monkeypatch):
 
 
 @pytest.mark.compare
-@pytest.mark.parametrize("make", OPTIMIZERS)
-def test_keras_loads_a_saved_file_and_trains_in_step(tmp_path, make):
+@pytest.mark.parametrize(("make", "dtype"), [(make, "float32") for make in OPTIMIZERS] + [(OPTIMIZERS[1], "float64")])
+def test_keras_loads_a_saved_file_and_trains_in_step(tmp_path, make, dtype):
     from frameworks import need
 
     keras = need("keras")
-    model, x, y = _trained(make())
+    model, x, y = _trained(make(), dtype=dtype)
     model.save(tmp_path / "m.keras")
     theirs = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(np.asarray(theirs.predict(x, verbose=0)), model.predict(x, verbose=0), atol=1e-6)
     assert int(theirs.optimizer.iterations.numpy()) == model.optimizer.iterations
+    floats = [np.asarray(w).dtype.name for w in theirs.get_weights() if np.asarray(w).dtype.kind == "f"]
+    assert floats == [dtype] * (len(model.weights) - 1)  # all but Normalization's count
     theirs.train_on_batch(x[:8], y[:8])
     model.train_on_batch(x[:8], y[:8])
     for a, b in zip(theirs.get_weights(), model.get_weights()):
