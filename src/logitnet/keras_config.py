@@ -14,7 +14,16 @@ import re
 from typing import Any
 
 from . import activations, initializers
-from .saving import FORMAT, MAX_RANK, MAX_UNITS, VERSION, ModelFileError, _is_int, _is_real, _show
+from .saving import (
+    FORMAT,
+    MAX_RANK,
+    MAX_UNITS,
+    VERSION,
+    ModelFileError,
+    _is_int,
+    _is_real,
+    _show,
+)
 
 KERAS_VERSION = "3.5.0"  # the oldest Keras 3 that reads what `to_keras` writes in this layout
 
