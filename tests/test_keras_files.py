@@ -226,6 +226,7 @@ def test_keras_loads_a_saved_file_and_trains_in_step(tmp_path, make, dtype):
 
     keras = need("keras")
     model, x, y = _trained(make(), dtype=dtype)
+    model.metadata = {"class_names": ["a", "b", "c"]}  # in metadata.json, which Keras passes over
     model.save(tmp_path / "m.keras")
     theirs = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(np.asarray(theirs.predict(x, verbose=0)), model.predict(x, verbose=0), atol=1e-6)
