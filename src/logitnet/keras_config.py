@@ -49,7 +49,7 @@ _LAYER_KEYS: dict[str, set[str]] = {
 _REFUSED_LAYERS = {"Lambda": "a Lambda layer holds Python code, which logitnet never runs"}
 _ACTIVATION_ALIASES = {"swish": "silu"}
 _INITIALIZER_NAMES = {re.sub("_", "", name): name for name in initializers.INITIALIZERS}
-_OPTIMIZER_CLASSES = {"SGD": "SGD", "Adam": "Adam", "RMSprop": "RMSprop"}
+_OPTIMIZER_CLASSES = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}  # by class name or "adam"
 _KERAS_METRICS = {  # Keras metric names -> logitnet's (all accuracies are the task's accuracy)
     "accuracy": "accuracy", "acc": "accuracy", "binary_accuracy": "accuracy", "categorical_accuracy": "accuracy",
     "sparse_categorical_accuracy": "accuracy", "auc": "auc", "precision": "precision", "recall": "recall",
@@ -260,9 +260,9 @@ def _compile(comp: object, where: str) -> dict:
         # tf.keras 2.11-2.15 wrote its own built-in optimizers as "Custom>Adam".
         optimizer = {**optimizer, "class_name": optimizer["class_name"].removeprefix("Custom>")}
     cls, opt_cfg = _keras_object(optimizer, f"{where}.optimizer")
-    if _OPTIMIZER_CLASSES.get(cls) is None:
+    if _OPTIMIZER_CLASSES.get(cls.lower()) is None:
         raise ModelFileError(f"{where}.optimizer is {_show(cls)}; logitnet has the optimizers "
-                             f"{sorted(_OPTIMIZER_CLASSES)} (load with compile=False to skip the compile settings)")
+                             f"{sorted(_OPTIMIZER_CLASSES.values())} (load with compile=False to skip the compile settings)")
     opt_cfg = {k: v for k, v in opt_cfg.items() if k not in ("jit_compile", "is_legacy_optimizer")}
     if opt_cfg.get("decay", 0.0) != 0.0:
         raise ModelFileError(f"{where}.optimizer has decay={_show(opt_cfg['decay'])} (tf.keras' legacy learning-rate "
@@ -294,7 +294,7 @@ def _compile(comp: object, where: str) -> dict:
                                  f"{sorted(_KERAS_METRICS)} (load with compile=False to skip them)")
         if _KERAS_METRICS[metric] not in names:
             names.append(_KERAS_METRICS[metric])
-    return {"loss": loss, "optimizer": {"class_name": _OPTIMIZER_CLASSES[cls], "config": opt_cfg}, "metrics": names}
+    return {"loss": loss, "optimizer": {"class_name": _OPTIMIZER_CLASSES[cls.lower()], "config": opt_cfg}, "metrics": names}
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ def _object(module: str, cls: str, config: dict) -> dict:
 
 
 def _camel(name: str) -> str:
-    return {"he_uniform": "HeUniform", "he_normal": "HeNormal"}.get(name, "".join(p.title() for p in name.split("_")))
+    return "".join(part.title() for part in name.split("_"))  # glorot_uniform -> GlorotUniform
 
 
 def _keras_layer(layer: Any, dtype: str) -> dict:
