@@ -8,8 +8,16 @@ import pytest
 import logitnet as ln
 from logitnet import initializers
 from logitnet import layers as L
-from logitnet.keras_config import (_camel, _initializer, _snake, from_keras, keras_metric_names, layer_paths,
-                                   slot_layout, to_keras)
+from logitnet.keras_config import (
+    _camel,
+    _initializer,
+    _snake,
+    from_keras,
+    keras_metric_names,
+    layer_paths,
+    slot_layout,
+    to_keras,
+)
 from logitnet.saving import _check_config
 
 
