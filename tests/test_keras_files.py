@@ -237,3 +237,55 @@ def test_keras_loads_a_saved_file_and_trains_in_step(tmp_path, make, dtype):
     model.train_on_batch(x[:8], y[:8])
     for a, b in zip(theirs.get_weights(), model.get_weights()):
         np.testing.assert_allclose(np.asarray(a), b, rtol=0, atol=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the HDF5 reader runs in a forked child only where fork exists")
+class TestHdf5ReaderInAChild:
+    """libhdf5 loops forever or crashes on some damaged files: the HDF5 part of a load runs in a
+    forked child with a time limit, and whatever befalls the child comes back as a refusal."""
+
+    def test_a_file_on_which_libhdf5_loops_is_refused_in_time(self, monkeypatch):
+        import time
+
+        monkeypatch.setattr(keras_files, "H5_SECONDS", 2.0)
+        # A fuzzed copy of k3_legacy_adam.h5 (a spliced block): libhdf5 1.14 loops reading an attribute.
+        start = time.monotonic()
+        with pytest.raises(ln.saving.ModelFileError) as err:
+            load_model(DATA / "damaged" / "libhdf5_loops.h5")
+        assert not err.value.unexpected and time.monotonic() - start < 10
+
+    def test_a_reader_that_never_finishes_is_stopped(self, monkeypatch):
+        import time
+
+        monkeypatch.setattr(keras_files, "H5_SECONDS", 1.0)
+        monkeypatch.setattr(keras_files, "_weights_v3", lambda f, plan: time.sleep(120))
+        start = time.monotonic()
+        with pytest.raises(ln.saving.ModelFileError, match=r"did not finish in 1 s: the file is damaged"):
+            load_model(DATA / "k3_dense_adam.keras")
+        assert time.monotonic() - start < 10
+
+    def test_a_reader_that_crashes_is_a_refusal(self, monkeypatch):
+        import os
+        import signal
+
+        monkeypatch.setattr(keras_files, "_read_legacy", lambda f, compile: os.kill(os.getpid(), signal.SIGSEGV))
+        with pytest.raises(ln.saving.ModelFileError, match=r"libhdf5 crashed .*exit code -11") as err:
+            load_model(DATA / "tfk2_adam.h5")
+        assert not err.value.unexpected
+
+    def test_refusals_and_bugs_in_the_child_keep_their_kind(self, monkeypatch):
+        def refuse(f, plan):
+            raise ln.saving.ModelFileError("a refusal made in the child")
+
+        monkeypatch.setattr(keras_files, "_weights_v3", refuse)
+        with pytest.raises(ln.saving.ModelFileError, match="a refusal made in the child") as err:
+            load_model(DATA / "k3_dense_adam.keras")
+        assert not err.value.unexpected
+
+        def bug(f, plan):
+            raise ZeroDivisionError("a bug in the child")
+
+        monkeypatch.setattr(keras_files, "_weights_v3", bug)
+        with pytest.raises(ln.saving.ModelFileError, match="ZeroDivisionError: a bug in the child") as err:
+            load_model(DATA / "k3_dense_adam.keras")
+        assert err.value.unexpected

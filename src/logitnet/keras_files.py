@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import multiprocessing
 import os
 import zipfile
 from collections.abc import Callable
@@ -45,7 +46,10 @@ MAX_H5_OBJECTS = 100_000  # groups and datasets in one weights file
 MAX_H5_DEPTH = 16
 _H5_FIXED, _H5_PER_ARRAY = 2**20, 2**16  # bytes an HDF5 file may take beyond its arrays: 1 MiB + 64 KiB per array
 # What h5py raises for a damaged or unreadable HDF5 file (libhdf5's errors surface as these).
-_H5_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError)
+_H5_ERRORS = (OSError, KeyError, ValueError, RuntimeError)
+# The time a child reading HDF5 gets (see _isolated): far beyond what a sound file needs.
+H5_SECONDS = 60.0
+H5_BYTES_PER_SECOND = 20 * 2**20
 DATE_SAVED = "1980-01-01@00:00:00"  # fixed, so the same model gives the same file
 
 
@@ -79,10 +83,13 @@ def load(filepath: str | os.PathLike, kind: str, build: Callable[[SavedModel], A
     def read(fh: BinaryIO) -> SavedModel:
         size = os.fstat(fh.fileno()).st_size
         if kind == "h5":
-            with _refusing("it is not a readable HDF5 file", _H5_ERRORS):
-                f = h5py.File(fh, "r")
-            with f:
-                return _read_legacy(f, compile)
+            def legacy() -> SavedModel:
+                with _refusing("it is not a readable HDF5 file", _H5_ERRORS):
+                    f = h5py.File(fh, "r")
+                with f:
+                    return _read_legacy(f, compile)
+
+            return _isolated(legacy, size)
         with _refusing("it is not a zip archive", (zipfile.BadZipFile, NotImplementedError, UnicodeDecodeError)):
             zf = zipfile.ZipFile(fh)
         with zf:
@@ -128,10 +135,62 @@ def _read_keras_zip(zf: zipfile.ZipFile, size: int, compile: bool) -> SavedModel
     limit = 8 * (sum(math.prod(s) for s, _ in plan.shapes) + 3 * plan.n_flat + 2) + _H5_FIXED + _H5_PER_ARRAY * n_arrays
     data = _member(zf, members["model.weights.h5"], limit)
     h5py = _h5py()
-    with _refusing("model.weights.h5 is not a readable HDF5 file", _H5_ERRORS):
-        f = h5py.File(io.BytesIO(data), "r")
-    with f, _refusing("model.weights.h5 is damaged", _H5_ERRORS):
-        return _weights_v3(f, plan)
+
+    def weights() -> SavedModel:
+        with _refusing("model.weights.h5 is not a readable HDF5 file", _H5_ERRORS):
+            f = h5py.File(io.BytesIO(data), "r")
+        with f, _refusing("model.weights.h5 is damaged", _H5_ERRORS):
+            return _weights_v3(f, plan)
+
+    return _isolated(weights, len(data))
+
+
+def _isolated(work: Callable[[], SavedModel], size: int) -> SavedModel:
+    """`work()`, which parses HDF5, in a forked child under a time limit where fork exists.
+
+    libhdf5 trusts the structure it parses: some damaged files make it loop forever or crash
+    (seen in the fuzz tests). A child that does not finish in `H5_SECONDS` (plus a second per
+    `H5_BYTES_PER_SECOND` of data) is killed, and a file that kills the child is refused; only
+    checked arrays and configs come back, pickled by logitnet's own code.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return work()
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            result: tuple = ("ok", work())
+        except ModelFileError as err:
+            result = ("refused", str(err), err.unexpected)
+        except BaseException as err:  # noqa: BLE001 - reported to the parent as a loader bug
+            result = ("failed", f"{type(err).__name__}: {err}")
+        send.send(result)
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    send.close()
+    limit = H5_SECONDS + size / H5_BYTES_PER_SECOND
+    try:
+        if not receive.poll(limit):
+            raise ModelFileError(f"reading its HDF5 data did not finish in {limit:.0f} s: the file is damaged "
+                                 "(libhdf5 loops on it)")
+        try:
+            result = receive.recv()
+        except EOFError:
+            proc.join()
+            raise ModelFileError(f"libhdf5 crashed reading its HDF5 data (exit code {proc.exitcode}): "
+                                 "the file is damaged") from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        receive.close()
+    if result[0] == "refused":
+        raise ModelFileError(result[1], unexpected=result[2])
+    if result[0] == "failed":
+        raise RuntimeError(result[1])  # guarded_load reports it as a bug in logitnet
+    return result[1]
 
 
 def _weights_v3(f: Any, plan: Any) -> SavedModel:
