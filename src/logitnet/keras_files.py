@@ -44,12 +44,17 @@ ZIP_MAGIC = b"PK\x03\x04"
 KERAS_MEMBERS = {"metadata.json", "config.json", "model.weights.h5"}
 MAX_H5_OBJECTS = 100_000  # groups and datasets in one weights file
 MAX_H5_DEPTH = 16
+MAX_ATTR_ITEMS = 4 * 4096 + 2  # names in one attribute: an optimizer's variables for the most layers
 _H5_FIXED, _H5_PER_ARRAY = 2**20, 2**16  # bytes an HDF5 file may take beyond its arrays: 1 MiB + 64 KiB per array
 # What h5py raises for a damaged or unreadable HDF5 file (libhdf5's errors surface as these).
 _H5_ERRORS = (OSError, KeyError, ValueError, RuntimeError)
 # The time a child reading HDF5 gets (see _isolated): far beyond what a sound file needs.
 H5_SECONDS = 60.0
 H5_BYTES_PER_SECOND = 20 * 2**20
+# And the memory: reading a sound file takes about its size (its arrays, uncompressed) and the
+# arrays' copies; more means a damaged file (a string stored once but referenced many times).
+H5_MEMORY = 2**30
+H5_MEMORY_PER_BYTE = 8
 DATE_SAVED = "1980-01-01@00:00:00"  # fixed, so the same model gives the same file
 
 
@@ -118,7 +123,7 @@ def _read_keras_zip(zf: zipfile.ZipFile, size: int, compile: bool) -> SavedModel
         raise ModelFileError("a .keras file holds metadata.json, config.json and model.weights.h5"
                              + (f"; it lacks {missing}" if missing else "")
                              + (f"; unexpected {[_show(e) for e in extra[:5]]}" if extra else ""))
-    meta = _parse_json(_member(zf, members["metadata.json"], 2**16))
+    meta = _parse_json(_member(zf, members["metadata.json"], 2**16), "metadata.json")
     if not isinstance(meta, dict) or not isinstance(meta.get("keras_version"), str):
         raise ModelFileError(f"metadata.json must be an object with a keras_version, got {_show(meta)}")
     extra_meta = meta.get("logitnet_metadata", {})
@@ -145,6 +150,22 @@ def _read_keras_zip(zf: zipfile.ZipFile, size: int, compile: bool) -> SavedModel
     return _isolated(weights, len(data))
 
 
+def _limit_memory(extra: int) -> None:
+    """Let this process (a forked child) take at most `extra` more bytes of address space (Linux)."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as fh:
+            current = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (ImportError, OSError, ValueError):
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    want = current + extra
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+
+
 def _isolated(work: Callable[[], SavedModel], size: int) -> SavedModel:
     """`work()`, which parses HDF5, in a forked child under a time limit where fork exists.
 
@@ -159,10 +180,15 @@ def _isolated(work: Callable[[], SavedModel], size: int) -> SavedModel:
     receive, send = ctx.Pipe(duplex=False)
 
     def child() -> None:
+        budget = H5_MEMORY + H5_MEMORY_PER_BYTE * size
         try:
+            _limit_memory(budget)
             result: tuple = ("ok", work())
         except ModelFileError as err:
             result = ("refused", str(err), err.unexpected)
+        except MemoryError:
+            result = ("refused", f"reading its HDF5 data takes more than {budget:,} bytes of memory, far more "
+                      f"than {size:,} bytes of data need: the file is damaged", False)
         except BaseException as err:  # noqa: BLE001 - reported to the parent as a loader bug
             result = ("failed", f"{type(err).__name__}: {err}")
         send.send(result)
@@ -214,11 +240,14 @@ def _weights_v3(f: Any, plan: Any) -> SavedModel:
 
 
 # --- reading: HDF5 ----------------------------------------------------------------------------
-def _walk(group: Any, prefix: str = "", found: dict | None = None, depth: int = 0) -> dict[str, Any]:
+def _walk(group: Any, prefix: str = "", found: dict | None = None, depth: int = 0,
+          seen: set | None = None) -> dict[str, Any]:
     """Every dataset under `group` by path, following hard links only; refuses soft and external
-    links, external and virtual datasets, and trees too deep or too large."""
+    links, external and virtual datasets, an object linked twice (Keras links each once; links
+    to links could make a small file a tree of billions of paths), and trees too deep or too large."""
     h5py = _h5py()
     found = {} if found is None else found
+    seen = {group.id} if seen is None else seen
     if depth > MAX_H5_DEPTH:
         raise ModelFileError(f"the HDF5 tree is deeper than {MAX_H5_DEPTH} groups at {_show(prefix)}")
     if len(group) > MAX_H5_OBJECTS:
@@ -229,8 +258,14 @@ def _walk(group: Any, prefix: str = "", found: dict | None = None, depth: int = 
         if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
             raise ModelFileError(f"the HDF5 entry {_show(path)} is a {type(link).__name__}; only plain entries are read")
         obj = group.get(name)
+        if obj is None or obj.id in seen:
+            raise ModelFileError(f"the HDF5 entry {_show(path)} links to an object linked elsewhere in the "
+                                 "file too; each entry must be linked once")
+        seen.add(obj.id)
+        if len(seen) > MAX_H5_OBJECTS:
+            raise ModelFileError(f"the HDF5 file holds more than {MAX_H5_OBJECTS:,} entries")
         if isinstance(obj, h5py.Group):
-            _walk(obj, f"{path}/", found, depth + 1)
+            _walk(obj, f"{path}/", found, depth + 1, seen)
         elif isinstance(obj, h5py.Dataset):
             if obj.is_virtual:
                 raise ModelFileError(f"the HDF5 dataset {_show(path)} is virtual (its data lies in other files)")
@@ -239,8 +274,6 @@ def _walk(group: Any, prefix: str = "", found: dict | None = None, depth: int = 
             found[path] = obj
         else:
             raise ModelFileError(f"the HDF5 entry {_show(path)} is a {type(obj).__name__}, not a group or dataset")
-        if len(found) > MAX_H5_OBJECTS:
-            raise ModelFileError(f"the HDF5 file holds more than {MAX_H5_OBJECTS:,} datasets")
     return found
 
 
@@ -313,22 +346,30 @@ def _optimizer_state(entries: list[tuple[str, Any]], plan: Any, has_lr: bool,
     return state
 
 
-def _attr_size(obj: Any, name: str) -> int:
-    """Bytes an attribute holds, known before it is read (libhdf5 fails to size an empty one)."""
+def _attr_value(obj: Any, name: str, where: str) -> Any:
+    """The attribute `name` of `obj`, bounded before it is read where its size is known (fixed-size
+    data) and after (variable-length strings, whose text lies elsewhere in the file: the child's
+    memory limit bounds what reading them may take, see _isolated)."""
     attr = obj.attrs.get_id(name)
-    if attr.get_space().get_simple_extent_npoints() == 0:
-        return 0
-    return attr.get_storage_size()
-
-
-def _text_attr(obj: Any, name: str, where: str) -> str | None:
-    """A string attribute (bounded in size before it is read), or None when absent."""
-    if name not in obj.attrs:
-        return None
-    size = _attr_size(obj, name)
+    count = attr.get_space().get_simple_extent_npoints()
+    if count > MAX_ATTR_ITEMS:
+        raise ModelFileError(f"the attribute {where}.{name} holds {count:,} items; at most {MAX_ATTR_ITEMS:,} are read")
+    size = attr.get_storage_size() if count else 0  # libhdf5 fails to size an empty attribute
     if size > MAX_CONFIG_BYTES:
         raise ModelFileError(f"the attribute {where}.{name} takes {size:,} bytes; at most {MAX_CONFIG_BYTES:,} are read")
     value = obj.attrs[name]
+    items = value.tolist() if isinstance(value, np.ndarray) else [value]
+    size = sum(len(v) if isinstance(v, (str, bytes)) else 8 for v in (items if isinstance(items, list) else [items]))
+    if size > MAX_CONFIG_BYTES:
+        raise ModelFileError(f"the attribute {where}.{name} takes {size:,} bytes; at most {MAX_CONFIG_BYTES:,} are read")
+    return value
+
+
+def _text_attr(obj: Any, name: str, where: str) -> str | None:
+    """A string attribute (bounded in size), or None when absent."""
+    if name not in obj.attrs:
+        return None
+    value = _attr_value(obj, name, where)
     if isinstance(value, bytes):
         with _refusing(f"the attribute {where}.{name} is not UTF-8 text", (UnicodeDecodeError,)):
             value = value.decode("utf-8")
@@ -341,9 +382,7 @@ def _names_attr(obj: Any, name: str, where: str) -> list[str]:
     """A list-of-names attribute (layer_names, weight_names) as str."""
     if name not in obj.attrs:
         raise ModelFileError(f"{where} has no {name} attribute")
-    if _attr_size(obj, name) > MAX_CONFIG_BYTES:
-        raise ModelFileError(f"the attribute {where}.{name} is larger than {MAX_CONFIG_BYTES:,} bytes")
-    values = np.asarray(obj.attrs[name])
+    values = np.asarray(_attr_value(obj, name, where))
     if values.ndim != 1 or (values.size and values.dtype.kind not in "SUO"):
         raise ModelFileError(f"{where}.{name} must be a list of names")
     out = []
@@ -366,8 +405,9 @@ def _read_legacy(f: Any, compile: bool) -> SavedModel:
             raise ModelFileError("it has no model_config attribute: it is not a Keras model file "
                                  "(a weights-only .h5 file has no architecture to build)")
         training = _text_attr(f, "training_config", "/") if compile else None
-        raw = _parse_json(text.encode())
-        config = keras_config.from_keras(raw, None if training is None else _parse_json(training.encode()),
+        raw = _parse_json(text.encode(), "the attribute model_config")
+        config = keras_config.from_keras(raw, None if training is None else
+                                         _parse_json(training.encode(), "the attribute training_config"),
                                          where="model_config")
         plan = _check_config(config)
         datasets = _walk(f)

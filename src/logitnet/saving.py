@@ -154,16 +154,17 @@ class _Plan:
     counts: list[tuple[int, int]] = field(default_factory=list)  # per layer: trainable arrays, others
 
 
-def _parse_json(raw: bytes) -> Any:
+def _parse_json(raw: bytes, what: str = "config.json") -> Any:
+    """The JSON in `raw` (what: where it comes from, for the messages), refusing repeated keys."""
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
         keys = Counter(k for k, _ in pairs)
         if len(keys) != len(pairs):
-            raise ModelFileError(f"config.json repeats the key {_show(keys.most_common(1)[0][0])}")
+            raise ModelFileError(f"{what} repeats the key {_show(keys.most_common(1)[0][0])}")
         return dict(pairs)
 
     # RecursionError: JSON nested deeper than Python's parser goes.
     # json's parser raises ValueError (JSONDecodeError, or an integer of over 4,300 digits).
-    with _refusing("config.json is not valid UTF-8 JSON", (ValueError, RecursionError)):
+    with _refusing(f"{what} is not valid UTF-8 JSON", (ValueError, RecursionError)):
         return json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
 
 
