@@ -159,7 +159,7 @@ def _limit_memory(extra: int) -> None:
             current = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     except (ImportError, OSError, ValueError):
         return
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     want = current + extra
     if hard != resource.RLIM_INFINITY:
         want = min(want, hard)
@@ -187,8 +187,8 @@ def _isolated(work: Callable[[], SavedModel], size: int) -> SavedModel:
         except ModelFileError as err:
             result = ("refused", str(err), err.unexpected)
         except MemoryError:
-            result = ("refused", f"reading its HDF5 data takes more than {budget:,} bytes of memory, far more "
-                      f"than {size:,} bytes of data need: the file is damaged", False)
+            result = ("refused", (f"reading its HDF5 data takes more than {budget:,} bytes of memory, far more "
+                      f"than {size:,} bytes of data need: the file is damaged"), False)
         except BaseException as err:  # noqa: BLE001 - reported to the parent as a loader bug
             result = ("failed", f"{type(err).__name__}: {err}")
         send.send(result)
