@@ -289,3 +289,13 @@ class TestHdf5ReaderInAChild:
         with pytest.raises(ln.saving.ModelFileError, match="ZeroDivisionError: a bug in the child") as err:
             load_model(DATA / "k3_dense_adam.keras")
         assert err.value.unexpected
+
+    @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="the memory limit needs Linux's /proc")
+    def test_a_reader_that_takes_too_much_memory_is_stopped(self, monkeypatch):
+        monkeypatch.setattr(keras_files, "H5_MEMORY", 2**28)
+        monkeypatch.setattr(keras_files, "_weights_v3", lambda f, plan: np.ones(2**29))  # 4 GiB
+        with pytest.raises(ln.saving.ModelFileError, match=r"takes more than 268,\d{3},\d{3} bytes of memory") as err:
+            load_model(DATA / "k3_dense_adam.keras")
+        assert not err.value.unexpected
+        monkeypatch.undo()
+        assert load_model(DATA / "k3_dense_adam.keras").count_params() == 51  # the parent's limits are untouched
