@@ -47,7 +47,7 @@ MAX_H5_DEPTH = 16
 MAX_ATTR_ITEMS = 4 * 4096 + 2  # names in one attribute: an optimizer's variables for the most layers
 _H5_FIXED, _H5_PER_ARRAY = 2**20, 2**16  # bytes an HDF5 file may take beyond its arrays: 1 MiB + 64 KiB per array
 # What h5py raises for a damaged or unreadable HDF5 file (libhdf5's errors surface as these).
-_H5_ERRORS = (OSError, KeyError, ValueError, RuntimeError)
+_H5_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError)  # TypeError: damaged datatypes, ids
 # The time a child reading HDF5 gets (see _isolated): far beyond what a sound file needs.
 H5_SECONDS = 60.0
 H5_BYTES_PER_SECOND = 20 * 2**20
@@ -150,6 +150,17 @@ def _read_keras_zip(zf: zipfile.ZipFile, size: int, compile: bool) -> SavedModel
     return _isolated(weights, len(data))
 
 
+def _die_with_parent() -> None:
+    """Have Linux kill this child when its parent dies, so a looping libhdf5 is never left behind."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _limit_memory(extra: int) -> None:
     """Let this process (a forked child) take at most `extra` more bytes of address space (Linux)."""
     try:
@@ -181,6 +192,7 @@ def _isolated(work: Callable[[], SavedModel], size: int) -> SavedModel:
 
     def child() -> None:
         budget = H5_MEMORY + H5_MEMORY_PER_BYTE * size
+        _die_with_parent()
         try:
             _limit_memory(budget)
             result: tuple = ("ok", work())
