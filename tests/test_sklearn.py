@@ -24,23 +24,20 @@ from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
 
 from logitnet.sklearn import LogitNetClassifier  # noqa: E402
 
-# The one expected failure, as for scikit-learn's own MLPClassifier: training is minibatch
-# stochastic, so a sample weight of 2 changes the batches and steps, and is equivalent to
-# repeating the sample only in expectation, not in the fitted weights.
-EXPECTED_FAILED_CHECKS = {
-    "check_sample_weight_equivalence_on_dense_data":
-        "minibatch training: a weight of 2 equals repeating a sample only in expectation",
-}
 
-
-def test_check_estimator_in_full():
+def test_check_estimator_in_full(monkeypatch):
+    # No expected failures: check_sample_weight_equivalence_on_dense_data passes too (float64 data
+    # trains a float64 model in one full batch, where a weight of 2 is a repeated row). scikit-learn
+    # skips its array-API check unless SCIPY_ARRAY_API is set; with it, the NumPy version runs.
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = check_estimator(LogitNetClassifier(), expected_failed_checks=EXPECTED_FAILED_CHECKS,
-                                  on_fail=None)
-    failed = [r["check_name"] for r in results if r["status"] == "failed"]
-    assert failed == [], failed
-    assert len(results) > 50
+        results = check_estimator(LogitNetClassifier(), on_fail=None)
+    not_passed = [(r["check_name"], r["status"], r["exception"]) for r in results if r["status"] != "passed"]
+    assert not_passed == [], not_passed
+    names = {r["check_name"] for r in results}
+    assert {"check_sample_weight_equivalence_on_dense_data", "check_array_api_input"} <= names
+    assert len(results) > 60
 
 
 def _data(seed=0, n=300, classes=3):
@@ -48,11 +45,96 @@ def _data(seed=0, n=300, classes=3):
                                random_state=seed)
 
 
+def test_auto_batch_size_is_min_of_200_and_n_samples():
+    # 'auto' is min(200, n); an int above n is one full batch. alpha's penalty divides by the batch
+    # size actually used, so these agree with a penalty too.
+    for n, effective in [(150, 150), (500, 200)]:
+        X, y = _data(n=n)
+        params = {"hidden_layer_sizes": (8,), "epochs": 5, "alpha": 0.5, "random_state": 0}
+        auto = LogitNetClassifier(**params).fit(X, y)
+        explicit = LogitNetClassifier(batch_size=effective, **params).fit(X, y)
+        np.testing.assert_array_equal(auto.predict_proba(X), explicit.predict_proba(X))
+        other = LogitNetClassifier(batch_size=32, **params).fit(X, y)
+        assert not np.allclose(auto.predict_proba(X), other.predict_proba(X))
+    X, y = _data(n=150)
+    too_big = LogitNetClassifier(batch_size=1000, **params).fit(X, y)  # one batch of 150, penalty over 150
+    np.testing.assert_array_equal(too_big.predict_proba(X), LogitNetClassifier(**params).fit(X, y).predict_proba(X))
+    assert LogitNetClassifier().batch_size == "auto"
+    with pytest.raises(ValueError, match="batch_size"):
+        LogitNetClassifier(batch_size="big").fit(X, y)
+
+
+def test_dtype_follows_the_input_unless_given():
+    X, y = _data(n=120)
+    params = {"hidden_layer_sizes": (8,), "epochs": 3, "random_state": 0}
+    as_ints = np.round(X * 10).astype(np.int64)  # scikit-learn converts it to float64
+    for X_in, expected in [(X, np.float64), (X.astype(np.float32), np.float32), (as_ints, np.float64)]:
+        clf = LogitNetClassifier(**params).fit(X_in, y)
+        assert clf.model_.dtype == expected and all(w.dtype == expected for w in clf.model_.get_weights())
+        # Later data is converted to the fitted model's dtype, whatever its own.
+        assert clf.predict_proba(X).dtype == expected
+        assert clf.decision_function(X.astype(np.float32)).dtype == expected
+    # An explicit dtype wins over the input's, and training on converted data is the same.
+    forced32 = LogitNetClassifier(dtype="float32", **params).fit(X, y)
+    assert forced32.model_.dtype == np.float32
+    np.testing.assert_array_equal(forced32.predict_proba(X),
+                                  LogitNetClassifier(**params).fit(X.astype(np.float32), y).predict_proba(X))
+    forced64 = LogitNetClassifier(dtype="float64", **params).fit(X.astype(np.float32), y)
+    assert forced64.model_.dtype == np.float64
+    np.testing.assert_array_equal(forced64.predict_proba(X),
+                                  LogitNetClassifier(**params).fit(X.astype(np.float32).astype(np.float64), y)
+                                  .predict_proba(X))
+    # float64 and float32 training differ (by rounding), so the dtype is really the model's.
+    f64 = LogitNetClassifier(**params).fit(X, y)
+    assert not np.array_equal(f64.predict_proba(X), forced32.predict_proba(X))
+    np.testing.assert_allclose(f64.predict_proba(X), forced32.predict_proba(X), rtol=1e-3, atol=1e-5)
+    # partial_fit: the first call fixes the dtype; later calls convert to it.
+    inc = LogitNetClassifier(**params).partial_fit(X.astype(np.float32), y, classes=np.unique(y))
+    inc.partial_fit(X, y)
+    assert inc.model_.dtype == np.float32 and inc.n_iter_ == 2
+    with pytest.raises(ValueError, match="dtype"):
+        LogitNetClassifier(dtype="float16").fit(X, y)
+
+
+@pytest.mark.parametrize("params", [{}, {"alpha": 1.0}, {"hidden_layer_sizes": (16, 8), "activation": "tanh"}],
+                         ids=["plain", "alpha", "two-layers"])
+def test_sample_weight_equals_repeating_rows(params):
+    # A small float64 problem trains in one full batch (n <= 200): a weight of k is then the row
+    # repeated k times (0: the row left out), the penalty included, up to rounding only.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6))
+    y = (X[:, 0] + X[:, 1] ** 2 > 1).astype(int) + (X[:, 2] > 0.5)
+    sw = rng.integers(0, 4, size=40)
+    assert (sw == 0).any() and (sw >= 2).any()
+    base = {"hidden_layer_sizes": (16,), "epochs": 100, "learning_rate": 1e-2, "random_state": 0, "tol": 0}
+    base.update(params)
+    weighted = LogitNetClassifier(**base).fit(X, y, sample_weight=sw)
+    repeated = LogitNetClassifier(**base).fit(X.repeat(sw, axis=0), y.repeat(sw))
+    assert weighted.model_.dtype == np.float64 and weighted.n_iter_ == repeated.n_iter_ == 100
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-10)
+    # Doubling every weight is repeating every row twice as often (2 · 68 = 136 rows, still one
+    # batch): the same fit, the penalty's smaller share included.
+    doubled = LogitNetClassifier(**base).fit(X, y, sample_weight=2 * sw)
+    np.testing.assert_allclose(doubled.predict_proba(X), LogitNetClassifier(**base).fit(
+        X.repeat(2 * sw, axis=0), y.repeat(2 * sw)).predict_proba(X), rtol=1e-10, atol=1e-14)
+    # partial_fit too: each call is one pass in one batch here.
+    inc_w, inc_r = LogitNetClassifier(**base), LogitNetClassifier(**base)
+    for _ in range(3):
+        inc_w.partial_fit(X, y, classes=[0, 1, 2], sample_weight=sw)
+        inc_r.partial_fit(X.repeat(sw, axis=0), y.repeat(sw), classes=[0, 1, 2])
+    np.testing.assert_allclose(inc_w.predict_proba(X), inc_r.predict_proba(X), rtol=1e-10, atol=1e-14)
+    # The weights matter: ignoring them fits something else.
+    unweighted = LogitNetClassifier(**base).fit(X, y)
+    assert np.abs(unweighted.predict_proba(X) - weighted.predict_proba(X)).max() > 1e-3
+
+
 def test_same_seed_same_predictions():
     X, y = _data()
-    a = LogitNetClassifier(hidden_layer_sizes=(16,), epochs=20, random_state=0).fit(X, y)
-    b = LogitNetClassifier(hidden_layer_sizes=(16,), epochs=20, random_state=0).fit(X, y)
-    c = LogitNetClassifier(hidden_layer_sizes=(16,), epochs=20, random_state=1).fit(X, y)
+    params = {"hidden_layer_sizes": (16,), "epochs": 20, "batch_size": 32}
+    a = LogitNetClassifier(random_state=0, **params).fit(X, y)
+    b = LogitNetClassifier(random_state=0, **params).fit(X, y)
+    c = LogitNetClassifier(random_state=1, **params).fit(X, y)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
     assert a.n_iter_ == len(a.loss_curve_) <= 20 and a.score(X, y) > 0.8
@@ -73,7 +155,7 @@ def test_partial_fit_over_batches_equals_fit_for_one_epoch():
 
 def test_pipeline_cross_validation_clone_and_pickle():
     X, y = _data(n=240)
-    pipe = make_pipeline(StandardScaler(), LogitNetClassifier(hidden_layer_sizes=(16,), epochs=30,
+    pipe = make_pipeline(StandardScaler(), LogitNetClassifier(hidden_layer_sizes=(16,), epochs=30, batch_size=32,
                                                               learning_rate=1e-2, random_state=0))
     scores = cross_val_score(pipe, X, y, cv=3)
     assert scores.shape == (3,) and scores.mean() > 0.7
@@ -102,6 +184,7 @@ def test_grid_search_picks_the_only_setting_that_fits_two_circles():
 
 def test_string_labels_binary_and_exact_probabilities():
     X, y_int = _data(classes=2)
+    X = X.astype(np.float32)  # a float32 model, whose probabilities round to 0 beyond |z| ≈ 104
     y = np.array(["no", "yes"])[y_int]
     clf = LogitNetClassifier(hidden_layer_sizes=(16,), epochs=30, random_state=0).fit(X, y)
     assert list(clf.classes_) == ["no", "yes"] and set(clf.predict(X)) <= {"no", "yes"}
@@ -124,7 +207,8 @@ def test_multilabel_matches_or_beats_mlpclassifier_on_log_loss():
     X, Y = make_multilabel_classification(n_samples=600, n_features=20, n_classes=5, random_state=0)
     X = StandardScaler().fit_transform(X)
     train, test = slice(0, 450), slice(450, None)
-    ours = LogitNetClassifier(hidden_layer_sizes=(64,), epochs=30, random_state=0, tol=0).fit(X[train], Y[train])
+    ours = LogitNetClassifier(hidden_layer_sizes=(64,), epochs=30, batch_size=32, random_state=0,
+                              tol=0).fit(X[train], Y[train])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLPClassifier warns that 30 epochs did not converge
         theirs = MLPClassifier(hidden_layer_sizes=(64,), max_iter=30, alpha=0.0, batch_size=32,
@@ -153,7 +237,7 @@ def _imbalanced(n_major, n_minor, seed):
 def test_balanced_class_weight_raises_minority_recall():
     X, y = _imbalanced(360, 40, seed=0)  # 90 / 10
     X_test, y_test = _imbalanced(900, 100, seed=1)
-    params = dict(hidden_layer_sizes=(8,), epochs=30, learning_rate=1e-2, random_state=0)
+    params = dict(hidden_layer_sizes=(8,), epochs=30, batch_size=32, learning_rate=1e-2, random_state=0)
     plain = LogitNetClassifier(**params).fit(X, y)
     balanced = LogitNetClassifier(class_weight="balanced", **params).fit(X, y)
 
@@ -182,12 +266,14 @@ def test_balanced_class_weight_is_the_loss_minimised():
     w = np.where(y == 1, 400 / 80, 400 / 720)
     assert clf.loss_curve_[0] == pytest.approx(np.sum(w * per_sample) / 400, rel=1e-9)
     assert abs(clf.loss_curve_[0] - per_sample.mean()) > 0.1 * per_sample.mean()  # the weights matter
-    # An explicit dict means the same; a sample_weight multiplies it.
+    # An explicit dict means the same; a sample_weight multiplies it, and (as repeated rows would)
+    # the loss divides by the sample weights' sum (here 600), not by n.
     as_dict = clone(clf).set_params(class_weight={0: 400 / 720, 1: 5.0}).fit(X, y)
     assert as_dict.loss_curve_[0] == pytest.approx(clf.loss_curve_[0], rel=1e-12)
-    sw = np.linspace(0.5, 1.5, 400)
+    sw = np.linspace(0.5, 2.5, 400)
     both = clone(clf).fit(X, y, sample_weight=sw)
-    assert both.loss_curve_[0] == pytest.approx(np.sum(sw * w * per_sample) / 400, rel=1e-9)
+    assert both.loss_curve_[0] == pytest.approx(np.sum(sw * w * per_sample) / np.sum(sw), rel=1e-9)
+    assert abs(both.loss_curve_[0] - np.sum(sw * w * per_sample) / 400) > 0.1 * both.loss_curve_[0]
 
 
 def test_validation_errors():

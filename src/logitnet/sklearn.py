@@ -9,7 +9,7 @@ Probabilities and log-probabilities are computed from the logits, exactly. Needs
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -33,16 +33,29 @@ from .model import Sequential
 class LogitNetClassifier(ClassifierMixin, BaseEstimator):
     """A multi-layer perceptron classifier trained on losses taken from the logits, exactly.
 
-    alpha is an L2 penalty with scikit-learn's meaning: 0.5·alpha·‖W‖² per batch, divided by the
-    batch size. `thresholds` (a probability, or one per label) decide multi-label predictions.
+    Where Keras and scikit-learn differ, it follows scikit-learn (as `MLPClassifier` does):
+
+    - `batch_size='auto'` means min(200, n_samples); an int larger than n_samples is one full batch.
+    - `dtype=None` trains in the input's float type: float32 X gives a float32 model, float64 X (and
+      any other X, which scikit-learn converts to float64) a float64 model. 'float32' or 'float64'
+      forces one. Later data (predict, further partial_fit calls) is converted to the fitted model's.
+    - sample_weight means repetition: the weights are divided by their mean over the data passed
+      (class weights multiply them afterwards), so a batch's loss Σ wᵢ·lᵢ / batch size is
+      MLPClassifier's Σ wᵢ·lᵢ / Σ wᵢ for one full batch, and that in expectation for minibatches.
+      One full batch (n_samples <= 200 with 'auto') hence trains on a weight of 2 as on the row
+      repeated, identically up to rounding.
+    - alpha is an L2 penalty with scikit-learn's meaning: 0.5·alpha·‖W‖² per batch, divided by the
+      batch's size times the mean sample weight (its expected sum of weights).
+
+    `thresholds` (a probability, or one per label) decide multi-label predictions.
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(activations.HIDDEN))],
         "optimizer": [StrOptions(set(optimizers.OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -50,7 +63,7 @@ class LogitNetClassifier(ClassifierMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
-        "dtype": [StrOptions({"float32", "float64"})],
+        "dtype": [StrOptions({"float32", "float64"}), None],
         "shuffle": ["boolean"],
         "thresholds": ["array-like", Interval(Real, 0, 1, closed="both")],
         "random_state": ["random_state"],
@@ -58,10 +71,10 @@ class LogitNetClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(self, hidden_layer_sizes: tuple[int, ...] = (100,), activation: str = "relu",
-                 optimizer: str = "adam", learning_rate: float = 1e-3, batch_size: int = 32,
+                 optimizer: str = "adam", learning_rate: float = 1e-3, batch_size: int | str = "auto",
                  epochs: int = 200, early_stopping: bool = False, validation_fraction: float = 0.1,
                  n_iter_no_change: int = 10, tol: float = 1e-4, alpha: float = 0.0,
-                 class_weight: dict | str | None = None, dtype: str = "float32", shuffle: bool = True,
+                 class_weight: dict | str | None = None, dtype: str | None = None, shuffle: bool = True,
                  thresholds: float | Any = 0.5, random_state: Any = None, verbose: int = 0) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -92,17 +105,21 @@ class LogitNetClassifier(ClassifierMixin, BaseEstimator):
         self._validate_params()
         X, y = self._validate(X, y, reset=True)
         self._setup_targets(y, classes=None)
-        self.model_ = self._build(X.shape[1])
-        targets, weights = self._targets_and_weights(y, sample_weight, X.shape[0])
+        self.model_ = self._build(X.shape[1], X.dtype)
+        targets, weights, sw_mean = self._targets_and_weights(y, sample_weight, X.shape[0])
         cbs: list[callbacks.Callback] = []
         validation_split = 0.0
+        n_train = X.shape[0]
         if self.early_stopping:
             validation_split = self.validation_fraction
+            n_train = max(int(n_train * (1 - validation_split)), 1)  # Keras' split: the first part trains
             cbs.append(callbacks.EarlyStopping("val_loss", min_delta=self.tol, patience=self.n_iter_no_change,
                                                restore_best_weights=True))
         else:  # as MLPClassifier: stop when the training loss stops improving by tol
             cbs.append(callbacks.EarlyStopping("loss", min_delta=self.tol, patience=self.n_iter_no_change))
-        history = self.model_.fit(X, targets, batch_size=self.batch_size, epochs=self.epochs,
+        batch_size = self._batch_size(n_train)
+        self._scale_penalty(batch_size, sw_mean)
+        history = self.model_.fit(X, targets, batch_size=batch_size, epochs=self.epochs,
                                   verbose=self.verbose, callbacks=cbs, shuffle=self.shuffle,
                                   sample_weight=weights, validation_split=validation_split)
         self.loss_curve_ = list(history.history["loss"])
@@ -112,7 +129,8 @@ class LogitNetClassifier(ClassifierMixin, BaseEstimator):
     def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> LogitNetClassifier:
         """One pass over (X, y) in minibatches, keeping the weights and optimizer state between calls.
 
-        The first call needs `classes` (all labels that will appear) unless y is multi-label.
+        The first call needs `classes` (all labels that will appear) unless y is multi-label; it
+        also fixes the model's dtype, to which later calls convert X.
         """
         first = not hasattr(self, "model_")
         if first:
@@ -122,22 +140,35 @@ class LogitNetClassifier(ClassifierMixin, BaseEstimator):
             if classes is None and type_of_target(y) != "multilabel-indicator":
                 raise ValueError("classes must be passed on the first call to partial_fit")
             self._setup_targets(y, classes)
-            self.model_ = self._build(X.shape[1])
+            self.model_ = self._build(X.shape[1], X.dtype)
             self.loss_curve_, self.n_iter_ = [], 0
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(f"classes={classes!r} differs from the first call's {self.classes_!r}")
-        targets, weights = self._targets_and_weights(y, sample_weight, X.shape[0])
-        history = self.model_.fit(X, targets, batch_size=self.batch_size, epochs=1, verbose=self.verbose,
+        targets, weights, sw_mean = self._targets_and_weights(y, sample_weight, X.shape[0])
+        batch_size = self._batch_size(X.shape[0])
+        self._scale_penalty(batch_size, sw_mean)
+        history = self.model_.fit(X, targets, batch_size=batch_size, epochs=1, verbose=self.verbose,
                                   shuffle=self.shuffle, sample_weight=weights)
         self.loss_curve_.append(history.history["loss"][0])
         self.n_iter_ += 1
         return self
 
     def _validate(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
-        X, y = validate_data(self, X, y, multi_output=True, dtype=[np.float64, np.float32], reset=reset)
+        X, y = validate_data(self, X, y, multi_output=True, dtype=self._input_dtype(reset), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:  # a column vector: labels, as scikit-learn reads it
             y = column_or_1d(y, warn=True)
         return X, y
+
+    def _input_dtype(self, reset: bool) -> Any:
+        """What validate_data converts X to: the fitted model's dtype, else `dtype`, else float32
+        and float64 kept as they are (anything else becomes float64)."""
+        if not reset:
+            return self.model_.dtype
+        return [np.float64, np.float32] if self.dtype is None else np.dtype(self.dtype)
+
+    def _batch_size(self, n: int) -> int:
+        """The batch size for n training rows: min(200, n) for 'auto', else min(batch_size, n)."""
+        return min(200 if self.batch_size == "auto" else int(self.batch_size), n)
 
     def _setup_targets(self, y: np.ndarray, classes: Any) -> None:
         kind = type_of_target(y)
@@ -152,11 +183,12 @@ class LogitNetClassifier(ClassifierMixin, BaseEstimator):
                              "a classifier needs at least 2 classes")
         self._task = "binary" if self.classes_.size == 2 else "multiclass"
 
-    def _build(self, n_features: int) -> Sequential:
+    def _build(self, n_features: int, dtype: np.dtype) -> Sequential:
         sizes = [int(h) for h in np.atleast_1d(self.hidden_layer_sizes)]
         if any(h < 1 for h in sizes):
             raise ValueError(f"hidden_layer_sizes must be positive, got {self.hidden_layer_sizes!r}")
-        penalty = regularizers.l2(self.alpha / (2 * self.batch_size)) if self.alpha else None
+        # One penalty shared by every layer; its factor is set for each call's batches (_scale_penalty).
+        penalty = regularizers.l2(0.0) if self.alpha else None
         if self._task == "multiclass":
             out = Dense(self.classes_.size, "softmax", kernel_regularizer=penalty)
             loss = "sparse_categorical_crossentropy"
@@ -165,12 +197,25 @@ class LogitNetClassifier(ClassifierMixin, BaseEstimator):
             out, loss = Dense(units, "sigmoid", kernel_regularizer=penalty), "binary_crossentropy"
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         model = Sequential([Dense(h, self.activation, kernel_regularizer=penalty) for h in sizes] + [out],
-                           seed=seed, dtype=self.dtype)
+                           seed=seed, dtype=np.dtype(dtype).name)
         model.compile(optimizer=optimizers.OPTIMIZERS[self.optimizer](learning_rate=self.learning_rate), loss=loss)
         model.build((n_features,))
         return model
 
-    def _targets_and_weights(self, y: np.ndarray, sample_weight: Any, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def _scale_penalty(self, batch_size: int, sw_mean: float) -> None:
+        """alpha's penalty per batch: 0.5·alpha·‖W‖² over the batch's expected sum of sample weights,
+        batch_size·sw_mean (MLPClassifier divides by the batch's sum of weights)."""
+        if not self.alpha:
+            return
+        factor = self.alpha / (2 * batch_size * sw_mean)
+        for layer in self.model_.layers:
+            if layer.kernel_regularizer is not None:
+                layer.kernel_regularizer.l2 = factor
+
+    def _targets_and_weights(self, y: np.ndarray, sample_weight: Any,
+                             n: int) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """Integer targets (or the indicator matrix), the weights for the model (sample weights over
+        their mean, times class weights; None when all are 1) and the sample weights' mean."""
         if self._task == "multilabel":
             if y.ndim != 2 or y.shape[1] != self.classes_.size:
                 raise ValueError(f"y must be a multi-label indicator matrix with {self.classes_.size} columns")
@@ -181,23 +226,28 @@ class LogitNetClassifier(ClassifierMixin, BaseEstimator):
             if unknown.size:
                 raise ValueError(f"y contains labels {unknown[:5]!r} not in classes {self.classes_!r}")
             targets = np.searchsorted(self.classes_, labels)
-        weights = None
+        weights, sw_mean = None, 1.0
         if sample_weight is not None:
-            weights = _check_sample_weight(sample_weight, np.empty((n, 0)), dtype=np.float64)
+            sw = _check_sample_weight(sample_weight, np.empty((n, 0)), dtype=np.float64, ensure_non_negative=True)
+            # The model divides a batch's Σ wᵢ·lᵢ by its row count; weights over their mean make that
+            # Σ wᵢ·lᵢ / Σ wᵢ for one full batch (in expectation for minibatches), as repeated rows give.
+            sw_mean = float(np.mean(sw))
+            weights = sw / sw_mean
         if self.class_weight is not None:
             if self._task == "multilabel":
                 raise ValueError("class_weight is for single-label targets; use sample_weight for multi-label")
             cw = compute_sample_weight(self.class_weight, targets if self.class_weight == "balanced"
                                        else self.classes_[targets])
             weights = cw if weights is None else weights * cw
-        return targets, weights
+        return targets, weights, sw_mean
 
     # --- predicting ---------------------------------------------------------------------------
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits: (n,) for binary, (n, n_classes) multi-class, (n, n_labels) multi-label."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        z = self.model_.predict_logits(X, batch_size=max(self.batch_size, 1024))
+        X = validate_data(self, X, reset=False, dtype=self._input_dtype(reset=False))
+        chunk = 1024 if self.batch_size == "auto" else max(self.batch_size, 1024)
+        z = self.model_.predict_logits(X, batch_size=chunk)
         return z[:, 0] if self._task == "binary" else z
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -226,8 +276,8 @@ class LogitNetClassifier(ClassifierMixin, BaseEstimator):
     # --- exporting ----------------------------------------------------------------------------
     def export(self, path: str, opset: int = 17) -> None:
         """Write the fitted network as ONNX (needs `pip install "logitnet[onnx]"`): input (batch,
-        n_features) in `dtype`; outputs logits (batch, units), probabilities as predict_proba and label
-        as predict (the classes themselves, strings included), with no ZipMap."""
+        n_features) in the fitted model's dtype; outputs logits (batch, units), probabilities as
+        predict_proba and label as predict (the classes themselves, strings included), with no ZipMap."""
         check_is_fitted(self)
         from . import onnx_export
 
