@@ -153,12 +153,14 @@ class Head:
         return loss.mean(axis=1, dtype=np.float64).astype(z.dtype), grad
 
     def batch(self, z: np.ndarray, targets: np.ndarray, weights: np.ndarray | None,
-              need_grad: bool = True) -> tuple[float, np.ndarray | None]:
+              need_grad: bool = True, n_batch: int | None = None) -> tuple[float, np.ndarray | None]:
         """The batch loss (a float, reduced as the Loss says) and dL/dz (n, units) for training.
 
+        z may be one part of a batch of `n_batch` rows (data-parallel training): the mean then divides
+        by n_batch, so the parts' losses and gradients add up to the batch's.
         dL/dz lives in a work buffer that the next call may overwrite.
         """
-        scale = 1.0 if self.loss.reduction == "sum" else 1.0 / len(z)
+        scale = 1.0 if self.loss.reduction == "sum" else 1.0 / (len(z) if n_batch is None else n_batch)
         if self.sparse and weights is None and need_grad and z.dtype == np.float32 and not self._smoothing:
             loss, grad = softmax_cross_entropy(z, targets, True, scale, checked=True, out=self._buffers(z.shape))
             return float(loss.sum(dtype=np.float64)) * scale, grad

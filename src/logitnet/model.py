@@ -477,6 +477,12 @@ class Sequential:
             self.diverged = f"the loss is {loss}"
             return loss, z
         self._backward(grad_z)
+        self._apply_gradients()
+        return loss, z
+
+    def _apply_gradients(self) -> None:
+        """One optimizer step from the gradients in the flat buffer; frozen layers stay; if the new
+        weights are not finite they are put back and `self.diverged` is set."""
         params, grads = self._flat.params, self._flat.grads
         if self._backup is None or self._backup.shape != params.shape:
             self._backup = np.empty_like(params)
@@ -490,7 +496,6 @@ class Sequential:
         if not all_finite(params):
             np.copyto(params, self._backup)
             self.diverged = "the update made weights infinite or NaN"
-        return loss, z
 
     def outputs_from_logits(self, z: np.ndarray) -> np.ndarray:
         """What the model outputs for logits z (a new array): probabilities after softmax/sigmoid, else z."""
@@ -502,8 +507,13 @@ class Sequential:
     def fit(self, x: object = None, y: object = None, batch_size: int | None = 32, epochs: int = 1,
             verbose: str | int = "auto", callbacks: list | None = None, validation_split: float = 0.0,
             validation_data: tuple | None = None, shuffle: bool = True, class_weight: dict | None = None,
-            sample_weight: object = None, initial_epoch: int = 0) -> callbacks_mod.History:
-        """Train for `epochs` epochs; returns the History (its `.history` dict of per-epoch lists)."""
+            sample_weight: object = None, initial_epoch: int = 0,
+            distribution: object = None) -> callbacks_mod.History:
+        """Train for `epochs` epochs; returns the History (its `.history` dict of per-epoch lists).
+
+        x, y (and validation data, sample weights) may be Dask arrays or DataFrames: they are then
+        streamed block by block, on a Dask cluster with `distribution=DataParallel(client=...)` (or
+        one set by `logitnet.distribution.set_distribution`)."""
         batch_size = _check_batch_size(batch_size)
         _check_int("epochs", epochs, 0)
         _check_int("initial_epoch", initial_epoch, 0)
@@ -511,21 +521,28 @@ class Sequential:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
         with self._training("fit"):
             return training.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
-                                validation_data, shuffle, class_weight, sample_weight, initial_epoch)
+                                validation_data, shuffle, class_weight, sample_weight, initial_epoch,
+                                distribution)
 
-    def _evaluate(self, x: np.ndarray, targets: np.ndarray, weights: np.ndarray | None,
-                  batch_size: int) -> dict[str, float]:
+    def _evaluate(self, x: object, targets: np.ndarray | None = None, weights: np.ndarray | None = None,
+                  batch_size: int = 32) -> dict[str, float]:
+        """Loss and metrics over arrays (x, targets, weights), or over `x` = an iterable of such
+        batches (a stream: targets unused)."""
+        batches = x
+        if targets is not None:
+            batches = ((x[i:i + batch_size], targets[i:i + batch_size],  # type: ignore[index]
+                        None if weights is None else weights[i:i + batch_size])
+                       for i in range(0, len(x), batch_size))  # type: ignore[arg-type]
         ms = self._make_metrics()
-        loss_sum = 0.0
-        for start in range(0, len(x), batch_size):
-            sl = slice(start, start + batch_size)
-            wb = None if weights is None else weights[sl]
-            z = self._logits(x[sl], training=False)
-            loss, _ = self._batch_loss(z, targets[sl], wb, need_grad=False)
+        loss_sum, n = 0.0, 0
+        for xb, tb, wb in batches:  # type: ignore[union-attr]
+            z = self._logits(xb, training=False)
+            loss, _ = self._batch_loss(z, tb, wb, need_grad=False)
             loss_sum += loss * len(z)
+            n += len(z)
             for m in ms:
-                m.update_state(targets[sl], self.head.metric_values(z), wb)
-        return {"loss": loss_sum / len(x), **{m.name: m.result() for m in ms}}
+                m.update_state(tb, self.head.metric_values(z), wb)
+        return {"loss": loss_sum / n, **{m.name: m.result() for m in ms}}
 
     def evaluate(self, x: object = None, y: object = None, batch_size: int | None = 32,
                  verbose: str | int = "auto", sample_weight: object = None, return_dict: bool = False):

@@ -7,7 +7,9 @@ the loop uses the model's own steps (`_prepare`, `_train_step`, `_evaluate`).
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -26,22 +28,24 @@ class DivergenceWarning(RuntimeWarning):
 
 def fit(model: Any, x: object, y: object, batch_size: int, epochs: int, verbose: str | int,
         callbacks: list | None, validation_split: float, validation_data: tuple | None, shuffle: bool,
-        class_weight: dict | None, sample_weight: object, initial_epoch: int) -> callbacks_mod.History:
-    """Train `model` as Keras' fit does (arguments already checked); returns its History."""
-    x_all, y_all, w_all = model._prepare(x, y, sample_weight, class_weight)
-    val = None
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
-        val = model._prepare(*validation_data)
-    elif validation_split:
-        split = int(len(x_all) * (1 - validation_split))  # Keras keeps the last part, unshuffled
-        if split == 0 or split == len(x_all):
-            raise ValueError(f"validation_split={validation_split} leaves no training or no "
-                             f"validation samples out of {len(x_all)}")
-        val = (x_all[split:], y_all[split:], None if w_all is None else w_all[split:])
-        x_all, y_all, w_all = x_all[:split], y_all[:split], None if w_all is None else w_all[:split]
-    n = len(x_all)
+        class_weight: dict | None, sample_weight: object, initial_epoch: int,
+        distribution: object = None) -> callbacks_mod.History:
+    """Train `model` as Keras' fit does (arguments already checked); returns its History.
+
+    Dask collections are streamed block by block (`logitnet.distribution`), on a cluster when a
+    distribution is set; everything else is trained in memory.
+    """
+    if distribution is None:
+        distribution = current_distribution()
+    if is_dask(x) or is_dask(y) or distribution is not None:
+        from .distribution import stream  # imports Dask: only for Dask data
+
+        train, evaluate_val = stream.training_sources(model, x, y, sample_weight, class_weight, validation_split,
+                                                      validation_data, batch_size, distribution)
+    else:
+        train, evaluate_val = _array_sources(model, x, y, sample_weight, class_weight, validation_split,
+                                             validation_data, batch_size)
+    n = train.n
     steps = -(-n // batch_size)
     verbose = 1 if verbose == "auto" else int(verbose)
     model.history = callbacks_mod.History()
@@ -54,49 +58,110 @@ def fit(model: Any, x: object, y: object, batch_size: int, epochs: int, verbose:
     cb.on_train_begin()
     # Small GEMMs: one BLAS thread (a second spins between calls and slows the rest of the step).
     small = 6 * model.params.size * min(batch_size, n) < _SMALL_STEP_FLOPS
-    with blas_threads_at_most(1) if small else contextlib.nullcontext():
-        _train_epochs(model, x_all, y_all, w_all, val, cb, range(initial_epoch, epochs), batch_size, shuffle)
+    try:
+        with blas_threads_at_most(1) if small else contextlib.nullcontext():
+            _train_epochs(model, train, evaluate_val, cb, range(initial_epoch, epochs), batch_size, shuffle)
+    finally:
+        train.close()
     cb.on_train_end()
     return model.history
 
 
-def _train_epochs(model: Any, x_all: np.ndarray, y_all: np.ndarray, w_all: np.ndarray | None, val: tuple | None,
+def is_dask(value: object) -> bool:
+    """Whether `value` is a Dask collection (array, DataFrame, Series), without importing Dask."""
+    return hasattr(value, "__dask_graph__") and type(value).__module__.startswith("dask")
+
+
+def current_distribution() -> object:
+    """The distribution set by `logitnet.distribution.set_distribution` (None if that module was
+    never imported, hence never set)."""
+    module = sys.modules.get("logitnet.distribution")
+    return None if module is None else module.distribution()
+
+
+class ArraySource:
+    """Training data held in memory: x (n, ...), targets (n, ...), weights (n,) or None."""
+
+    def __init__(self, x: np.ndarray, targets: np.ndarray, weights: np.ndarray | None) -> None:
+        self.x, self.targets, self.weights = x, targets, weights
+        self.n = len(x)
+
+    def train_steps(self, model: Any, batch_size: int, shuffle: bool) -> Iterator[tuple]:
+        """Per step, after training on it: (loss, logits, targets, weights) of the batch."""
+        order = model.shuffle_rng.permutation(self.n) if shuffle else np.arange(self.n)
+        for start in range(0, self.n, batch_size):
+            idx = order[start:start + batch_size]
+            targets = self.targets[idx]
+            wb = None if self.weights is None else self.weights[idx]
+            loss, z = model._train_step(self.x[idx], targets, wb)
+            yield loss, z, targets, wb
+
+    def close(self) -> None:
+        pass
+
+
+def _array_sources(model: Any, x: object, y: object, sample_weight: object, class_weight: dict | None,
+                   validation_split: float, validation_data: tuple | None,
+                   batch_size: int) -> tuple[ArraySource, Callable[[], dict] | None]:
+    x_all, y_all, w_all = model._prepare(x, y, sample_weight, class_weight)
+    val = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
+        if any(is_dask(v) for v in validation_data):
+            from .distribution import stream
+
+            return ArraySource(x_all, y_all, w_all), stream.validation(model, validation_data, batch_size)
+        val = model._prepare(*validation_data)
+    elif validation_split:
+        split = int(len(x_all) * (1 - validation_split))  # Keras keeps the last part, unshuffled
+        if split == 0 or split == len(x_all):
+            raise ValueError(f"validation_split={validation_split} leaves no training or no "
+                             f"validation samples out of {len(x_all)}")
+        val = (x_all[split:], y_all[split:], None if w_all is None else w_all[split:])
+        x_all, y_all, w_all = x_all[:split], y_all[:split], None if w_all is None else w_all[:split]
+    evaluate_val = None if val is None else (lambda: model._evaluate(*val, batch_size))
+    return ArraySource(x_all, y_all, w_all), evaluate_val
+
+
+def _train_epochs(model: Any, train: Any, evaluate_val: Callable[[], dict] | None,
                   cb: callbacks_mod.CallbackList, epochs: range, batch_size: int, shuffle: bool) -> None:
     """fit()'s loop over epochs and batches, with the callbacks' hooks and the epoch logs."""
-    n = len(x_all)
+    n = train.n
     steps = -(-n // batch_size)
     train_metrics = model._make_metrics()
     batch_begin, batch_end = cb.on_train_batch_begin, cb.on_train_batch_end
     for epoch in epochs:
         cb.on_epoch_begin(epoch)
-        order = model.shuffle_rng.permutation(n) if shuffle else np.arange(n)
         for m in train_metrics:
             m.reset_state()
         loss_sum = 0.0
-        for step in range(steps):
-            idx = order[step * batch_size:(step + 1) * batch_size]
-            batch_begin(step)
-            wb = None if w_all is None else w_all[idx]
-            model.diverged = None
-            loss, z = model._train_step(x_all[idx], y_all[idx], wb)
-            if model.diverged:
-                message = (f"training stopped at epoch {epoch + 1}, batch {step + 1}: {model.diverged}; "
-                           "the weights are those from before that batch (lower the learning rate, "
-                           "or check the data's scale)")
-                warnings.warn(message, DivergenceWarning, stacklevel=4)  # at the caller of model.fit()
-                model.stop_training = True
-                break
-            loss_sum += loss * len(idx)
-            for m in train_metrics:
-                m.update_state(y_all[idx], model.head.metric_values(z), wb)
-            batch_end(step, {"loss": loss})
-            if model.stop_training:
-                break
+        batches = train.train_steps(model, batch_size, shuffle)
+        try:
+            for step in range(steps):
+                batch_begin(step)
+                model.diverged = None
+                loss, z, targets, wb = next(batches)
+                if model.diverged:
+                    message = (f"training stopped at epoch {epoch + 1}, batch {step + 1}: {model.diverged}; "
+                               "the weights are those from before that batch (lower the learning rate, "
+                               "or check the data's scale)")
+                    warnings.warn(message, DivergenceWarning, stacklevel=4)  # at the caller of model.fit()
+                    model.stop_training = True
+                    break
+                loss_sum += loss * len(z)
+                for m in train_metrics:
+                    m.update_state(targets, model.head.metric_values(z), wb)
+                batch_end(step, {"loss": loss})
+                if model.stop_training:
+                    break
+        finally:
+            batches.close()
         if model.diverged:
             break  # the epoch is incomplete: no epoch-end logs, callbacks or checkpoints
         logs = {"loss": loss_sum / n, **{m.name: m.result() for m in train_metrics}}
-        if val is not None:
-            logs.update({f"val_{k}": v for k, v in model._evaluate(*val, batch_size).items()})
+        if evaluate_val is not None:
+            logs.update({f"val_{k}": v for k, v in evaluate_val().items()})
         cb.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
