@@ -546,19 +546,35 @@ class Sequential:
 
     def evaluate(self, x: object = None, y: object = None, batch_size: int | None = 32,
                  verbose: str | int = "auto", sample_weight: object = None, return_dict: bool = False):
-        """Loss (and metrics) on (x, y): a float, a list [loss, *metrics], or a dict."""
+        """Loss (and metrics) on (x, y): a float, a list [loss, *metrics], or a dict. Dask (x, y)
+        are read block by block."""
+        if training.is_dask(x) or training.is_dask(y):
+            from .distribution import stream
+
+            return _format_logs(stream.evaluate(self, x, y, sample_weight, _check_batch_size(batch_size)),
+                                return_dict)
         logs = self._evaluate(*self._prepare(x, y, sample_weight), _check_batch_size(batch_size))
         return _format_logs(logs, return_dict)
 
     def predict(self, x: object, batch_size: int | None = 32, verbose: str | int = "auto") -> np.ndarray:
-        """Outputs (n, units): probabilities after a softmax/sigmoid output, logits after a linear one."""
+        """Outputs (n, units): probabilities after a softmax/sigmoid output, logits after a linear one.
+        For a Dask x, a Dask array computed block by block (on the workers when a cluster is in use)."""
+        if training.is_dask(x):
+            from .distribution import stream
+
+            return stream.predict(self, x)
         features = self._features(x)
         size = max(_check_batch_size(batch_size), 1024)  # larger chunks are faster; memory stays bounded
         return np.concatenate([self.outputs_from_logits(self._logits(features[i:i + size], training=False))
                                for i in range(0, len(features), size)])
 
     def predict_logits(self, x: object, batch_size: int | None = 32) -> np.ndarray:
-        """The last layer's pre-activation outputs (n, units): the logits, whatever its activation."""
+        """The last layer's pre-activation outputs (n, units): the logits, whatever its activation
+        (a Dask array for a Dask x)."""
+        if training.is_dask(x):
+            from .distribution import stream
+
+            return stream.predict(self, x, logits=True)
         features = self._features(x)
         size = _check_batch_size(batch_size)
         return np.concatenate([self._logits(features[i:i + size], training=False)
