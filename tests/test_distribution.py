@@ -216,10 +216,6 @@ class _OneWorker:
         info = self._client.scheduler_info()
         return {**info, "workers": {self._worker: info["workers"][self._worker]}}
 
-    def scatter(self, *args, **kwargs):
-        kwargs.pop("broadcast", None)
-        return self._client.scatter(*args, workers=[self._worker], **kwargs)
-
     def compute(self, *args, **kwargs):
         return self._client.compute(*args, workers=[self._worker], allow_other_workers=False, **kwargs)
 
@@ -275,3 +271,64 @@ def test_dask_prediction_runs_on_the_workers(client):
     model.fit(x, y, epochs=1, verbose=0)
     probs = model.predict(da.from_array(x, chunks=100))
     np.testing.assert_allclose(client.compute(probs).result(), model.predict(x), rtol=0, atol=1e-15)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error_within_the_timeout():
+    import socket
+    import time
+
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(ConnectionError, match=f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port} within 2 s"):
+        DataParallel(address=f"tcp://127.0.0.1:{port}", timeout=2)
+    assert time.monotonic() - start < 15
+
+
+def test_a_worker_killed_mid_epoch_does_not_change_the_weights():
+    import os
+    import signal
+
+    x, y = _data(n=800)
+    xd, yd = da.from_array(x, chunks=100), da.from_array(y, chunks=100)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as c:
+        steady = _model()
+        steady.fit(xd, yd, batch_size=50, epochs=2, verbose=0, distribution=DataParallel(client=c))
+        pids = list(c.run(os.getpid).values())
+
+        class Kill(callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                if batch == 5 and pids:
+                    os.kill(pids.pop(), signal.SIGKILL)  # the nanny starts a new worker; blocks are recomputed
+
+        killed = _model()
+        killed.fit(xd, yd, batch_size=50, epochs=2, verbose=0, callbacks=[Kill()],
+                   distribution=DataParallel(client=c))
+        assert not pids
+    np.testing.assert_array_equal(killed.params, steady.params)
+
+
+def test_the_estimator_under_dask_ml_incremental_and_parallel_post_fit():
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    from logitnet.sklearn import LogitNetClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 8))
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    xd, yd = da.from_array(x, chunks=500), da.from_array(y, chunks=500)
+    settings = {"hidden_layer_sizes": (16,), "random_state": 0, "batch_size": 50, "learning_rate": 0.01}
+    incremental = wrappers.Incremental(LogitNetClassifier(**settings), scoring="accuracy", shuffle_blocks=False)
+    incremental.fit(xd, yd, classes=[0, 1])
+    by_hand = LogitNetClassifier(**settings)
+    for i in range(4):  # Incremental: one partial_fit per block, in order
+        by_hand.partial_fit(x[i * 500:(i + 1) * 500], y[i * 500:(i + 1) * 500], classes=[0, 1])
+    np.testing.assert_array_equal(incremental.estimator_.model_.params, by_hand.model_.params)
+    assert incremental.score(xd, yd) == by_hand.score(x, y) > 0.9
+
+    post = wrappers.ParallelPostFit(LogitNetClassifier(hidden_layer_sizes=(16,), random_state=0, epochs=5)).fit(x, y)
+    probs = post.predict_proba(xd)
+    assert isinstance(probs, da.Array)
+    np.testing.assert_array_equal(probs.compute(), post.estimator.predict_proba(x))
+    np.testing.assert_array_equal(post.predict(xd).compute(), post.estimator.predict(x))

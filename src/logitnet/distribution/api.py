@@ -28,10 +28,15 @@ class DataParallel(Streaming):
     do not depend on the number of workers. With sync_every=k > 1 (local SGD), each worker takes
     k steps on its share of k global batches, then weights and optimizer state are averaged."""
 
-    def __init__(self, client: Any = None, sync_every: int = 1, window: int = 2) -> None:
+    def __init__(self, client: Any = None, sync_every: int = 1, window: int = 2, *, address: str | None = None,
+                 timeout: float = 10.0) -> None:
         super().__init__(window)
         if isinstance(sync_every, bool) or not isinstance(sync_every, int) or sync_every < 1:
             raise ValueError(f"sync_every must be a positive number of steps, got {sync_every!r}")
+        if address is not None:
+            if client is not None:
+                raise ValueError("give client= or address=, not both")
+            client = _connect(address, timeout)
         if client is None:
             try:
                 from distributed import default_client
@@ -47,6 +52,19 @@ class DataParallel(Streaming):
 
     def __repr__(self) -> str:
         return f"DataParallel(client={self.client!r}, sync_every={self.sync_every}, window={self.window})"
+
+
+def _connect(address: str, timeout: float) -> Any:
+    """A Client for the scheduler at `address`, or ConnectionError after `timeout` seconds."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ImportError('DataParallel needs Dask distributed: pip install "logitnet[dask]"') from None
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        raise ConnectionError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({err}); "
+                              "check the address, and that the scheduler is running") from None
 
 
 def set_distribution(value: Streaming | None) -> None:

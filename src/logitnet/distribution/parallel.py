@@ -1,8 +1,8 @@
 """Data-parallel training on a Dask cluster (`DataParallel`).
 
 Blocks are computed on the workers a window at a time (the next window meanwhile) and checked
-there; the driver never holds the data. The model goes to every worker once; each step sends the
-weights (n_params,) out and gets gradients back.
+there; the driver never holds the data. The model is sent once, as a task (so that Dask can make it
+again should a worker die); each step sends the weights (n_params,) out and gets gradients back.
 
 sync_every=1: a global batch's rows are grouped by the block they come from; each group's gradient,
 scaled by the whole batch's size, is computed where its block lives; the driver sums them in block
@@ -39,6 +39,10 @@ def _replica(shared: Any) -> Any:
             model = copies[threading.get_ident()] = copy.deepcopy(shared)
             model._make_locks()
         return model
+
+
+def _same(model: Any) -> Any:
+    return model
 
 
 def _load(shared: Any, part: tuple, block: int, data: blocks_mod.Blocks, class_weight: dict | None) -> tuple:
@@ -104,7 +108,9 @@ class DataParallelSource:
             raise RuntimeError("the Dask cluster has no workers")
         self.n_replicas = len(workers)
         self._start = (model.params.copy(), model.optimizer.get_state())
-        self._shared = self.client.scatter(model, broadcast=True, hash=False)
+        # A task rather than scattered data: should the worker holding it die, Dask can make it again.
+        self._shared = self.client.submit(_same, model, pure=False)
+        self._raw: dict[int, Any] = {}
 
     def close(self) -> None:
         """Let the cluster forget the model copies."""
@@ -112,6 +118,8 @@ class DataParallelSource:
 
     def _submit_window(self, ids: np.ndarray) -> dict[int, Any]:
         futures = self.client.compute([self.data.parts[int(i)] for i in ids])
+        # The raw blocks' futures are kept too: should a worker die, Dask recomputes from them.
+        self._raw.update({int(i): f for i, f in zip(ids, futures)})
         return {int(i): self.client.submit(_load, self._shared, f, int(i), self.data, self.class_weight,
                                            pure=False) for i, f in zip(ids, futures)}
 
@@ -137,8 +145,9 @@ class DataParallelSource:
             for start in range(0, full, batch_size):
                 yield self._groups(live, block[start:start + batch_size], row[start:start + batch_size])
             carry_block, carry_row = block[full:], row[full:]
-            keep = set(carry_block.tolist())
+            keep = set(carry_block.tolist()) | ({int(i) for i in upcoming[0]} if upcoming is not None else set())
             live = {i: f for i, f in live.items() if i in keep}
+            self._raw = {i: f for i, f in self._raw.items() if i in keep}
         if len(carry_block):
             yield self._groups(live, carry_block, carry_row)
 
