@@ -332,3 +332,13 @@ def test_the_estimator_under_dask_ml_incremental_and_parallel_post_fit():
     assert isinstance(probs, da.Array)
     np.testing.assert_array_equal(probs.compute(), post.estimator.predict_proba(x))
     np.testing.assert_array_equal(post.predict(xd).compute(), post.estimator.predict(x))
+
+
+def test_numpy_data_trains_in_memory_under_streaming_and_is_refused_by_data_parallel(client):
+    x, y = _data(n=200)
+    a, b = _model(), _model()
+    a.fit(x, y, epochs=1, verbose=0)
+    b.fit(x, y, epochs=1, verbose=0, distribution=Streaming(window=3))
+    np.testing.assert_array_equal(a.params, b.params)
+    with pytest.raises(TypeError, match="trains on Dask collections.*from_array"):
+        _model().fit(x, y, epochs=1, verbose=0, distribution=DataParallel(client=client))

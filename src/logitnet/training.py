@@ -37,7 +37,8 @@ def fit(model: Any, x: object, y: object, batch_size: int, epochs: int, verbose:
     """
     if distribution is None:
         distribution = current_distribution()
-    if is_dask(x) or is_dask(y) or distribution is not None:
+    # NumPy data trains in memory under Streaming; DataParallel needs Dask data (and says so).
+    if is_dask(x) or is_dask(y) or hasattr(distribution, "client"):
         from .distribution import stream  # imports Dask: only for Dask data
 
         train, evaluate_val = stream.training_sources(model, x, y, sample_weight, class_weight, validation_split,
