@@ -212,11 +212,9 @@ class DataParallelSource:
             diverged = next((r[4] for _, _, results in done for r in results if r[4]), None)
             per_step = [[results[s] for _, _, results in done if s < len(results)] for s in range(len(round_))]
             if diverged is None:
-                np.copyto(model.params, sum(p for p, _, _ in done[1:]) + done[0][0] if len(done) > 1 else done[0][0])
-                model.params[...] /= len(done)
-                averaged = {key: (sum(s[key] for _, s, _ in done[1:]) + done[0][1][key]) / len(done)
-                            if key != "iterations" else done[0][1][key] for key in state}
-                model.optimizer.set_state({k: np.asarray(v, dtype=state[k].dtype) for k, v in averaged.items()})
+                np.copyto(model.params, _mean([p for p, _, _ in done]))
+                averaged = {key: _mean([s[key] for _, s, _ in done]) for key in state if key != "iterations"}
+                model.optimizer.set_state({**averaged, "iterations": done[0][1]["iterations"]})
             for results in per_step:
                 if not results:
                     continue
@@ -230,6 +228,15 @@ class DataParallelSource:
                     yield loss, z, t, w
                     return
                 yield loss, z, t, w
+
+
+def _mean(arrays: list[np.ndarray]) -> np.ndarray:
+    """The replicas' mean, summed in replica order (a fixed order: the same bits every run)."""
+    total = arrays[0].copy()
+    for a in arrays[1:]:
+        total += a
+    total /= len(arrays)
+    return total
 
 
 def _regroup(rows: list[tuple[Any, int]]) -> list[tuple[Any, np.ndarray]]:
