@@ -139,7 +139,7 @@ def test_cli_epoch_lines_show_a_tiny_loss(separable_csv, tmp_path, capsys):
     assert len(epochs) == 300
     last = epochs[-1]
     match = re.fullmatch(r"Epoch 300/300 - \d+\.\d\ds - loss: (\S+) - accuracy: 1\.0000 - "
-                         r"val_loss: (\S+) - val_accuracy: 1\.0000", last)
+                         r"val_loss: (\S+) - val_accuracy: 1\.0000 - [\d,]+ rows/s", last)
     assert match, last
     for text in match.groups():
         assert re.fullmatch(r"\d\.\d{4}e-\d\d", text), last  # Keras' small-value form
@@ -155,29 +155,36 @@ def test_cli_rich_progress_lines_use_the_same_format(monkeypatch):
     import rich.console
 
     monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))
-    progress = cli._progress(2)
+    progress = cli._progress(2, 1000)
     assert not isinstance(progress, ProgbarLogger)
+    progress.set_params({"epochs": 2, "steps": 4})
     printed = []
     progress.on_train_begin()
     try:
         monkeypatch.setattr(progress.bar.console, "print",  # rich also prints its own controls
                             lambda text, *a, **k: printed.append(text) if isinstance(text, str) else None)
+        progress.on_epoch_begin(0)
+        for step in range(4):
+            progress.on_train_batch_end(step)
+            if step == 1:
+                half = progress.bar.tasks[0].completed
         progress.on_epoch_end(0, {"loss": 3.14159e-6, "accuracy": 1.0})
-        fields = progress.bar.tasks[0].fields
+        task = progress.bar.tasks[0]
     finally:
         progress.on_train_end()
-    assert printed == ["Epoch 1/2 - loss: 3.1416e-06 - accuracy: 1.0000"]
-    assert fields["loss"] == "loss 3.1416e-06"
+    assert len(printed) == 1
+    assert re.fullmatch(r"Epoch 1/2 - loss: 3\.1416e-06 - accuracy: 1\.0000 - [\d,]+ rows/s", printed[0])
+    assert task.fields["loss"] == "loss 3.1416e-06"
+    assert task.fields["epoch"] == "1/2"
+    assert task.completed == 1000 and half in (0, 500)  # redrawn at most every 0.2 s, and at the end
+    assert re.fullmatch(r"[\d,]+", task.fields["rate"])
 
 
 def test_cli_metric_reports_use_the_same_format(capsys):
     from logitnet.data import Dataset
 
-    class Always:  # a model that always says "a" (the report decides from the logits)
-        def predict_logits(self, x):
-            return np.tile([2.0, -0.2], (len(x), 1))
-
     ds = Dataset(np.zeros((4, 1)), np.array([1, 1, 1, 1]), ["f"], ["cls"], ["a", "b"])
-    results = cli._report(Always(), ds.x, ds.y, ds, "Test")
+    always_a = np.tile([2.0, -0.2], (4, 1))  # the report decides from the logits
+    results = cli._report(always_a, ds.y, ds, "Test")
     assert results == {"accuracy": 0.0}
     assert "Test accuracy: 0.0000e+00 (0 of 4)" in capsys.readouterr().out

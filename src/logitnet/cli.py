@@ -7,11 +7,14 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import os
 import secrets
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", parents=[common], help="train a classifier (default: the bundled digits)")
     train.add_argument("data", nargs="?", metavar="DATA", help=".csv (with a header), .npz (x, y) or "
-                       ".npy features followed by LABELS; omit for the bundled handwritten digits")
+                       ".npy features followed by LABELS; a glob of CSV or Parquet files (quote it: "
+                       "'data/*.parquet') or a Parquet folder is streamed through Dask; omit for the "
+                       "bundled handwritten digits")
     train.add_argument("labels", nargs="?", metavar="LABELS", help=".npy labels when DATA is a .npy")
     target = train.add_mutually_exclusive_group()
     target.add_argument("--target", metavar="COL", help="CSV column holding the class (default: the last)")
@@ -86,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="FILE", default="model.logitnet", help="where to save the model")
     train.add_argument("--plots", metavar="DIR", help="write PNG figures there (needs matplotlib)")
     train.add_argument("--quiet", action="store_true", help="no progress display")
+    place = train.add_mutually_exclusive_group()
+    place.add_argument("--workers", type=_positive(int), metavar="N", help="train on a local Dask cluster of "
+                       "N worker processes (DATA is streamed; needs logitnet[dask])")
+    place.add_argument("--scheduler", metavar="ADDRESS", help="train on the Dask cluster whose scheduler "
+                       "is at ADDRESS, e.g. tcp://10.0.0.5:8786 (its workers must see DATA's files)")
     train.add_argument("--checkpoint", metavar="FILE", help="checkpoint written after every epoch and "
                        "removed at the end (default: OUT.checkpoint)")
     train.add_argument("--resume", metavar="FILE", help="continue an interrupted run from its checkpoint "
@@ -157,7 +167,7 @@ _RUN_SETTINGS = ("data", "labels", "target", "targets", "multilabel", "layers", 
 
 
 def _train(args: argparse.Namespace) -> int:
-    from . import callbacks, data
+    from . import callbacks
     from .layers import Dense
     from .model import Sequential
     from .models import load_model
@@ -168,7 +178,8 @@ def _train(args: argparse.Namespace) -> int:
         settings = resumed.metadata.get("run_settings")
         if not isinstance(settings, dict) or "training_state" not in resumed.metadata:
             raise DataError(f"{args.resume} is not a checkpoint written by `logitnet train`")
-        args = argparse.Namespace(**{**settings, "resume": args.resume, "quiet": args.quiet, "debug": args.debug})
+        args = argparse.Namespace(**{**settings, "resume": args.resume, "quiet": args.quiet, "debug": args.debug,
+                                     "workers": args.workers, "scheduler": args.scheduler})
     if args.plots:
         from . import plotting
 
@@ -177,56 +188,65 @@ def _train(args: argparse.Namespace) -> int:
     if args.multilabel and args.data is not None:
         raise DataError("--multilabel picks the bundled multi-label digits; for your own file use "
                         "--targets A,B,C")
-    ds = data.load(args.data, args.labels, target=args.target, targets=names, multilabel=args.multilabel)
     if args.seed is None:
         args.seed = secrets.randbelow(2**31)
     seed = args.seed
-    train_idx, test_idx = _split(len(ds.x), args.test_split, args.val_split, seed)
-    mean, scale = _standardizer(ds.x[train_idx])
-    x = (ds.x - mean) / scale
-    if ds.multilabel:
-        n_out, out_act, loss, metric_names = ds.y.shape[1], "sigmoid", "binary_crossentropy", \
-            ["hamming_loss", "subset_accuracy"]
-    else:
-        n_out, out_act, loss, metric_names = len(ds.class_names), "softmax", \
-            "sparse_categorical_crossentropy", ["accuracy"]
-        if n_out < 2:
-            raise DataError(f"{ds.source}: the target has a single class ({ds.class_names[0]!r}); "
-                            "a classifier needs at least 2")
-    if resumed is None:
-        model = Sequential([Dense(u, args.activation) for u in args.layers] + [Dense(n_out, out_act)],
-                           seed=seed, dtype=args.dtype)
-        model.compile(optimizer=_optimizer(args.optimizer, args.lr), loss=loss, metrics=metric_names)
-        model.build((x.shape[1],))
-        initial_epoch, history_so_far = 0, {}
-    else:
-        model = resumed
-        initial_epoch = int(model.metadata["training_state"]["epoch"])
-        history_so_far = model.metadata.get("history_so_far", {})
-    shape = " -> ".join([str(x.shape[1])] + [f"{u} {args.activation}" for u in args.layers]
-                        + [f"{n_out} {out_act}"])
-    what = (f"{len(ds.class_names)} classes" if not ds.multilabel
-            else f"{ds.y.shape[1]} labels ({', '.join(ds.target_names)})")
-    print(f"Data: {ds.source}: {len(ds.x)} samples, {x.shape[1]} features, {what}")
-    print(f"Network: {shape} ({model.count_params():,} parameters), {args.optimizer} "
-          f"lr {model.optimizer.learning_rate:g}, seed {seed}")
-    print(f"Training on {len(train_idx)} samples ({args.val_split:.0%} of them for validation), "
-          f"testing on {len(test_idx)}" + (f"; resuming after epoch {initial_epoch}" if resumed else ""))
-    checkpoint = args.checkpoint or f"{args.out}.checkpoint"
-    model.metadata.update(run_settings={k: getattr(args, k) for k in _RUN_SETTINGS},
-                          history_so_far=history_so_far)
-    cbs: list = [_HistoryKeeper(), callbacks.ModelCheckpoint(checkpoint)]
-    if not args.quiet:
-        cbs.append(_progress(args.epochs))
-    model.fit(x[train_idx], ds.y[train_idx], batch_size=args.batch_size, epochs=args.epochs, verbose=0,
-              validation_split=args.val_split, callbacks=cbs, initial_epoch=initial_epoch)
-    history = model.metadata.pop("history_so_far")
-    results = _report(model, x[test_idx], ds.y[test_idx], ds, "Test") if len(test_idx) else {}
+    with contextlib.ExitStack() as stack:
+        streamed = _streams(args)
+        run = _streamed_run(args, names, seed, stack) if streamed else _in_memory_run(args, names, seed)
+        ds = run.ds
+        if ds.multilabel:
+            n_out, out_act, loss, metric_names = len(ds.target_names), "sigmoid", "binary_crossentropy", \
+                ["hamming_loss", "subset_accuracy"]
+        else:
+            n_out, out_act, loss, metric_names = len(ds.class_names), "softmax", \
+                "sparse_categorical_crossentropy", ["accuracy"]
+            if n_out < 2:
+                raise DataError(f"{ds.source}: the target has a single class ({ds.class_names[0]!r}); "
+                                "a classifier needs at least 2")
+        n_features = len(ds.feature_names)
+        if resumed is None:
+            model = Sequential([Dense(u, args.activation) for u in args.layers] + [Dense(n_out, out_act)],
+                               seed=seed, dtype=args.dtype)
+            model.compile(optimizer=_optimizer(args.optimizer, args.lr), loss=loss, metrics=metric_names)
+            model.build((n_features,))
+            initial_epoch, history_so_far = 0, {}
+        else:
+            model = resumed
+            initial_epoch = int(model.metadata["training_state"]["epoch"])
+            history_so_far = model.metadata.get("history_so_far", {})
+        shape = " -> ".join([str(n_features)] + [f"{u} {args.activation}" for u in args.layers]
+                            + [f"{n_out} {out_act}"])
+        what = (f"{len(ds.class_names)} classes" if not ds.multilabel
+                else f"{len(ds.target_names)} labels ({', '.join(ds.target_names)})")
+        print(f"Data: {ds.source}: {run.n_rows} samples, {n_features} features, {what}")
+        print(f"Network: {shape} ({model.count_params():,} parameters), {args.optimizer} "
+              f"lr {model.optimizer.learning_rate:g}, seed {seed}")
+        print(f"Training on {run.n_train + run.n_val} samples ({args.val_split:.0%} of them for validation), "
+              f"testing on {run.n_test}" + (f"; resuming after epoch {initial_epoch}" if resumed else "")
+              + (f"; streamed through Dask ({run.where})" if streamed else ""))
+        checkpoint = args.checkpoint or f"{args.out}.checkpoint"
+        model.metadata.update(run_settings={k: getattr(args, k) for k in _RUN_SETTINGS},
+                              history_so_far=history_so_far)
+        cbs: list = [_HistoryKeeper(), callbacks.ModelCheckpoint(checkpoint)]
+        if not args.quiet:
+            cbs.append(_progress(args.epochs, run.n_train))
+        model.fit(run.x_train, run.y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=0,
+                  callbacks=cbs, initial_epoch=initial_epoch, **run.fit_options)
+        history = model.metadata.pop("history_so_far")
+        results = {}
+        if run.n_test:
+            logits, y_test = model.predict_logits(run.x_test), run.y_test
+            if streamed:
+                import dask
+
+                logits, y_test = dask.compute(logits, y_test)
+            results = _report(logits, y_test, ds, "Test")
     model.metadata = {
         "task": "multilabel" if ds.multilabel else "multiclass",
         "feature_names": ds.feature_names, "target_names": ds.target_names, "class_names": ds.class_names,
-        "standardize": {"mean": mean.tolist(), "scale": scale.tolist()},
-        "training": {"data": ds.source, "samples": len(train_idx), "test_samples": len(test_idx),
+        "standardize": {"mean": run.mean.tolist(), "scale": run.scale.tolist()},
+        "training": {"data": ds.source, "samples": run.n_train + run.n_val, "test_samples": run.n_test,
                      "layers": args.layers, "activation": args.activation, "epochs": args.epochs,
                      "batch_size": args.batch_size, "optimizer": args.optimizer,
                      "learning_rate": model.optimizer.learning_rate, "val_split": args.val_split,
@@ -236,7 +256,7 @@ def _train(args: argparse.Namespace) -> int:
     model.save(args.out)
     Path(checkpoint).unlink(missing_ok=True)
     if args.plots:
-        _plots(Path(args.plots), model, history, x, ds, test_idx)
+        _plots(Path(args.plots), model, history, ds, (logits, y_test) if run.n_test else None, run.raw)
     print(f"Model saved to {args.out}")
     return 0
 
@@ -247,6 +267,93 @@ class _HistoryKeeper(Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         for key, value in (logs or {}).items():
             self.model.metadata["history_so_far"].setdefault(key, []).append(value)
+
+
+@dataclass
+class _Run:
+    """What one training run trains, validates and tests on (NumPy arrays, or Dask arrays when streamed)."""
+
+    ds: Dataset  # the names; its x and y are the whole data only in memory
+    x_train: Any
+    y_train: Any
+    x_test: Any
+    y_test: Any
+    mean: np.ndarray
+    scale: np.ndarray
+    n_train: int
+    n_val: int
+    n_test: int
+    fit_options: dict = field(default_factory=dict)
+    raw: tuple | None = None  # (x, y) in the data's own units, for the decision-region plot
+    where: str = ""
+
+    @property
+    def n_rows(self) -> int:
+        return self.n_train + self.n_val + self.n_test
+
+
+def _streams(args: argparse.Namespace) -> bool:
+    """Whether DATA is read through Dask: a glob, Parquet, or any CSV with --workers / --scheduler."""
+    data = args.data
+    cluster = bool(args.workers or args.scheduler)
+    if data is None:
+        if cluster:
+            raise DataError("--workers and --scheduler train on CSV or Parquet files; give DATA")
+        return False
+    tabular = data.lower().endswith((".csv", ".parquet")) or os.path.isdir(data)
+    if cluster and not (tabular or any(c in data for c in "*?[")):
+        raise DataError(f"{data}: --workers and --scheduler stream CSV or Parquet files, not "
+                        f"{Path(data).suffix or 'this'} files")
+    return cluster or any(c in data for c in "*?[") or data.lower().endswith(".parquet") or os.path.isdir(data)
+
+
+def _in_memory_run(args: argparse.Namespace, names: list[str] | None, seed: int) -> _Run:
+    from . import data
+
+    ds = data.load(args.data, args.labels, target=args.target, targets=names, multilabel=args.multilabel)
+    train_idx, test_idx = _split(len(ds.x), args.test_split, args.val_split, seed)
+    mean, scale = _standardizer(ds.x[train_idx])
+    x = (ds.x - mean) / scale
+    n_val = int(len(train_idx) * args.val_split)
+    return _Run(ds, x[train_idx], ds.y[train_idx], x[test_idx], ds.y[test_idx], mean, scale,
+                len(train_idx) - n_val, n_val, len(test_idx), {"validation_split": args.val_split},
+                (ds.x, ds.y))
+
+
+def _streamed_run(args: argparse.Namespace, names: list[str] | None, seed: int,
+                  stack: contextlib.ExitStack) -> _Run:
+    """The files read through Dask, and the distribution that trains on them (closed with `stack`)."""
+    try:
+        from .distribution import DataParallel, Streaming, tables
+    except ImportError as err:
+        raise ImportError(f'streaming files needs Dask ({err.name} is missing): pip install "logitnet[dask]"') from None
+    if args.labels:
+        raise DataError("LABELS goes with a .npy DATA; streamed CSV and Parquet files hold their targets")
+    if args.workers:
+        from distributed import Client, LocalCluster
+
+        cluster = stack.enter_context(LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                                                   dashboard_address=None))
+        client = stack.enter_context(Client(cluster))
+        distribution, where = DataParallel(client), f"{args.workers} local workers"
+    elif args.scheduler:
+        distribution = DataParallel(address=args.scheduler)
+        stack.callback(distribution.client.close)
+        where = f"the cluster at {args.scheduler}"
+    else:
+        distribution, where = Streaming(), "this process"
+    table = tables.read(args.data, target=args.target, targets=names, seed=seed, val_split=args.val_split,
+                        test_split=args.test_split, dtype=args.dtype)
+    y_names = None if table.multilabel else table.class_names
+    ds = Dataset(np.empty((0, len(table.feature_names))), np.empty((0, len(table.target_names)) if y_names is None
+                 else (0,), np.int64), table.feature_names, table.target_names, y_names, source=table.source)
+    options: dict = {"distribution": distribution}
+    if tables.VAL in table.parts:
+        options["validation_data"] = table.parts[tables.VAL]
+    x_test, y_test = table.parts.get(tables.TEST, (None, None))
+    return _Run(ds, *table.parts[tables.TRAIN], x_test, y_test, table.mean, table.scale,
+                table.counts[tables.TRAIN], table.counts[tables.VAL], table.counts[tables.TEST], options,
+                where=where)
 
 
 def _split(n: int, test_split: float, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -271,10 +378,18 @@ def _optimizer(name: str, lr: float | None):
     return cls() if lr is None else cls(learning_rate=lr)
 
 
-def _progress(epochs: int):
-    """On a terminal, a live `rich` progress bar over the epochs with a Keras-like line per epoch;
-    in a pipe or log (or without rich), just the lines."""
+def _progress(epochs: int, rows: int):
+    """On a terminal, a live `rich` bar over the epochs' rows with their rate, and a Keras-like line
+    per epoch; in a pipe or log (or without rich), just the lines. Both show rows per second."""
     from . import callbacks
+
+    class Lines(callbacks.ProgbarLogger):
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.perf_counter() - self._start
+            values = " - ".join(f"{k}: {format_value(v)}" for k, v in (logs or {}).items())
+            self.stream.write(f"Epoch {epoch + 1}/{epochs} - {seconds:.2f}s - {values} - "
+                              f"{_rate(rows / max(seconds, 1e-9))} rows/s\n")
+            self.stream.flush()
 
     try:
         from rich.console import Console
@@ -286,23 +401,40 @@ def _progress(epochs: int):
             TimeElapsedColumn,
         )
     except ImportError:
-        return callbacks.ProgbarLogger(verbose=2)
+        return Lines(verbose=2)
     console = Console()
     if not console.is_terminal:
-        return callbacks.ProgbarLogger(verbose=2)
+        return Lines(verbose=2)
 
     class RichProgress(callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.bar = Progress(TextColumn("[bold]epoch"), MofNCompleteColumn(), BarColumn(),
-                                TimeElapsedColumn(), TextColumn("{task.fields[loss]}"), console=console)
+            self.bar = Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("rows · {task.fields[rate]} rows/s"), TimeElapsedColumn(),
+                                TextColumn("{task.fields[loss]}"), console=console)
             self.bar.start()
-            self.task = self.bar.add_task("train", total=epochs, loss="")
+            self.task = self.bar.add_task("train", total=rows, epoch="", rate="", loss="")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+            self._shown = self._start
+            loss = self.bar.tasks[0].fields.get("loss", "")  # reset replaces every field
+            self.bar.reset(self.task, total=rows, epoch=f"{epoch + 1}/{epochs}", rate="", loss=loss)
+
+        def on_train_batch_end(self, batch, logs=None):
+            now = time.perf_counter()
+            done = round(rows * (batch + 1) / max(self.params.get("steps") or 1, 1))
+            if now - self._shown > 0.2 or done == rows:  # redrawing every step would cost more than the step
+                self._shown = now
+                self.bar.update(self.task, completed=done, rate=_rate(done / max(now - self._start, 1e-9)))
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
+            rate = _rate(rows / max(time.perf_counter() - self._start, 1e-9))
             self.bar.console.print(f"Epoch {epoch + 1}/{epochs} - "
-                                   + " - ".join(f"{k}: {format_value(v)}" for k, v in logs.items()))
-            self.bar.update(self.task, advance=1, loss=f"loss {format_value(logs.get('loss', float('nan')))}")
+                                   + " - ".join(f"{k}: {format_value(v)}" for k, v in logs.items())
+                                   + f" - {rate} rows/s")
+            self.bar.update(self.task, completed=rows, rate=rate,
+                            loss=f"loss {format_value(logs.get('loss', float('nan')))}")
 
         def on_train_end(self, logs=None):
             self.bar.stop()
@@ -310,11 +442,16 @@ def _progress(epochs: int):
     return RichProgress()
 
 
+def _rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
 # --- reports -----------------------------------------------------------------------------------
-def _report(model: Any, x: np.ndarray, y: np.ndarray, ds: Dataset, label: str) -> dict[str, float]:
+def _report(logits: np.ndarray, y: np.ndarray, ds: Dataset, label: str) -> dict[str, float]:
+    """Print and return the scores of `logits` (n, units) against y; decisions come from the logits
+    (rounded probabilities tie or flip)."""
     from . import metrics
 
-    logits = model.predict_logits(x)  # decisions from the logits: rounded probabilities tie or flip
     if ds.multilabel:
         pred = metrics.multilabel_predict(logits, 0.5, from_logits=True)
         results = {"hamming_loss": metrics.hamming_loss(y, pred), "subset_accuracy": metrics.subset_accuracy(y, pred),
@@ -343,23 +480,24 @@ def _confusion_text(cm: np.ndarray, names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _plots(folder: Path, model: Any, history: dict, x: np.ndarray, ds: Dataset, test_idx: np.ndarray) -> None:
+def _plots(folder: Path, model: Any, history: dict, ds: Dataset, test: tuple | None, raw: tuple | None) -> None:
+    """The run's figures: learning curves, the test part's confusion matrix (or per-label F1), and for
+    two features the decision regions over `raw` (x, y) in the data's own units."""
     from . import metrics, plotting
 
     plotting.require_matplotlib()
     written = [plotting.learning_curves(history, folder / "learning_curves.png")]
-    xt, yt = x[test_idx], ds.y[test_idx]
-    if len(test_idx):
+    if test is not None:
+        logits, yt = test
         if ds.multilabel:
-            pred = metrics.multilabel_predict(model.predict_logits(xt), 0.5, from_logits=True)
+            pred = metrics.multilabel_predict(logits, 0.5, from_logits=True)
             written.append(plotting.per_label_f1(metrics.f1_score(yt, pred, None), ds.target_names,
                                                  folder / "per_label_f1.png"))
         else:
-            cm = metrics.confusion_matrix(yt, model.predict_logits(xt).argmax(axis=1),
-                                          n_classes=len(ds.class_names))
+            cm = metrics.confusion_matrix(yt, logits.argmax(axis=1), n_classes=len(ds.class_names))
             written.append(plotting.confusion_matrix_plot(cm, ds.class_names, folder / "confusion_matrix.png"))
-    if x.shape[1] == 2 and not ds.multilabel:  # drawn in the data's own units
-        written.append(plotting.decision_regions(_Standardized(model), ds.x, ds.y, ds.class_names,
+    if raw is not None and raw[0].shape[1] == 2 and not ds.multilabel:
+        written.append(plotting.decision_regions(_Standardized(model), raw[0], raw[1], ds.class_names,
                                                  folder / "decision_regions.png"))
     print("Plots: " + ", ".join(str(p) for p in written))
 
@@ -418,7 +556,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise DataError(f"{args.data}: the model is multi-label; the data must hold its 0/1 target columns")
     ds.target_names = model.metadata["target_names"]
     ds.class_names = model.metadata["class_names"]
-    _report(model, _features(model, ds), ds.y, ds, "Evaluation")
+    _report(model.predict_logits(_features(model, ds)), ds.y, ds, "Evaluation")
     return 0
 
 

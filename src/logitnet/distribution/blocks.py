@@ -33,6 +33,7 @@ class Blocks:
     y_sample_shape: tuple[int, ...] | None = None
     y_dtype: np.dtype | None = None
     feature_names: list[str] | None = None
+    numbers: np.ndarray | None = None  # each block's number in the collection (empty blocks are left out)
 
     @property
     def n(self) -> int:
@@ -122,7 +123,12 @@ def from_collections(x: object, y: object = None, w: object = None) -> Blocks:
         columns.append(parts)
     # One Delayed per block computes its x, y and w together, so that they land on one worker.
     parts = [dask.delayed(tuple)([cx, cy, cw]) for cx, cy, cw in zip(*columns)]
-    return Blocks(parts, rows, tuple(xa.shape[1:]), np.dtype(xa.dtype), y_info[0], y_info[1], names)
+    # Empty blocks (a filtered DataFrame's partitions) hold nothing to train on; leave them out.
+    numbers = np.flatnonzero(rows)
+    if len(numbers) == 0:
+        raise ValueError("x is empty: it has no samples")
+    return Blocks([parts[i] for i in numbers], rows[numbers], tuple(xa.shape[1:]), np.dtype(xa.dtype),
+                  y_info[0], y_info[1], names, numbers)
 
 
 def windows(rows: np.ndarray, rng: np.random.Generator, shuffle: bool,
@@ -145,5 +151,6 @@ def prepare_block(model: Any, part: tuple, block: int, data: Blocks,
         targets = model.head.check_targets(y, len(features), model.dtype)
         weights = model._sample_weights(targets, w, class_weight)
     except ValueError as err:
-        raise ValueError(f"block {block} (rows {lo} to {lo + len(x) - 1}): {err}") from None
+        number = block if data.numbers is None else int(data.numbers[block])
+        raise ValueError(f"block {number} (rows {lo} to {lo + len(x) - 1}): {err}") from None
     return features, targets, weights
