@@ -286,28 +286,37 @@ def test_an_unreachable_scheduler_is_a_clear_error_within_the_timeout():
     assert time.monotonic() - start < 15
 
 
-def test_a_worker_killed_mid_epoch_does_not_change_the_weights():
+def test_a_worker_killed_mid_epoch_does_not_change_the_weights_and_a_stopped_fit_resumes(tmp_path):
     import os
     import signal
 
     x, y = _data(n=800)
     xd, yd = da.from_array(x, chunks=100), da.from_array(y, chunks=100)
+    path = tmp_path / "ckpt.logitnet"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   silence_logs=50) as cluster, distributed.Client(cluster) as c:
         steady = _model()
-        steady.fit(xd, yd, batch_size=50, epochs=2, verbose=0, distribution=DataParallel(client=c))
+        steady.fit(xd, yd, batch_size=50, epochs=3, verbose=0, distribution=DataParallel(client=c))
         pids = list(c.run(os.getpid).values())
 
-        class Kill(callbacks.Callback):
+        class KillThenStop(callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None):
                 if batch == 5 and pids:
                     os.kill(pids.pop(), signal.SIGKILL)  # the nanny starts a new worker; blocks are recomputed
 
+            def on_epoch_begin(self, epoch, logs=None):
+                if epoch == 2:
+                    raise KeyboardInterrupt  # the driver stopped after two epochs, each with a worker killed
+
         killed = _model()
-        killed.fit(xd, yd, batch_size=50, epochs=2, verbose=0, callbacks=[Kill()],
-                   distribution=DataParallel(client=c))
+        with pytest.raises(KeyboardInterrupt):
+            killed.fit(xd, yd, batch_size=50, epochs=3, verbose=0, distribution=DataParallel(client=c),
+                       callbacks=[KillThenStop(), callbacks.ModelCheckpoint(str(path))])
         assert not pids
-    np.testing.assert_array_equal(killed.params, steady.params)
+        resumed = ln.models.load_model(str(path))
+        assert resumed.metadata["training_state"]["epoch"] == 2
+        resumed.fit(xd, yd, batch_size=50, epochs=3, initial_epoch=2, verbose=0, distribution=DataParallel(client=c))
+    np.testing.assert_array_equal(resumed.params, steady.params)
 
 
 def test_the_estimator_under_dask_ml_incremental_and_parallel_post_fit():
