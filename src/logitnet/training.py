@@ -87,8 +87,9 @@ class ArraySource:
         self.x, self.targets, self.weights = x, targets, weights
         self.n = len(x)
 
-    def train_steps(self, model: Any, batch_size: int, shuffle: bool) -> Iterator[tuple]:
-        """Per step, after training on it: (loss, logits, targets, weights) of the batch."""
+    def train_steps(self, model: Any, batch_size: int, shuffle: bool, last: bool = True) -> Iterator[tuple]:
+        """Per step, after training on it: (loss, logits, targets, weights) of the batch. `last`
+        says whether another epoch follows (a streaming source starts loading it)."""
         order = model.shuffle_rng.permutation(self.n) if shuffle else np.arange(self.n)
         for start in range(0, self.n, batch_size):
             idx = order[start:start + batch_size]
@@ -137,7 +138,7 @@ def _train_epochs(model: Any, train: Any, evaluate_val: Callable[[], dict] | Non
         for m in train_metrics:
             m.reset_state()
         loss_sum = 0.0
-        batches = train.train_steps(model, batch_size, shuffle)
+        batches = train.train_steps(model, batch_size, shuffle, last=epoch == epochs[-1])
         try:
             for step in range(steps):
                 batch_begin(step)

@@ -155,7 +155,7 @@ class DataParallelSource:
     def _groups(live: dict[int, Any], block: np.ndarray, row: np.ndarray) -> list[tuple[Any, np.ndarray]]:
         return [(live[int(b)], row[block == b]) for b in np.unique(block)]
 
-    def train_steps(self, model: Any, batch_size: int, shuffle: bool) -> Iterator[tuple]:
+    def train_steps(self, model: Any, batch_size: int, shuffle: bool, last: bool = True) -> Iterator[tuple]:
         try:
             if self.sync_every == 1:
                 yield from self._synchronous(model, batch_size, shuffle)

@@ -8,8 +8,9 @@ puts the weights and optimizer state back as they were when fit began.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -35,43 +36,87 @@ class StreamSource:
         self.n = data.n
         self._start = (model.params.copy(), model.optimizer.get_state())
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="logitnet-prefetch")
+        # When every block fits in one window the driver holds the whole data anyway: keep it
+        # between epochs rather than compute and check it again.
+        self._kept: dict[int, tuple] | None = {} if len(data.rows) <= self.window else None
+        self._ahead: tuple | None = None
 
     def _load(self, ids: np.ndarray) -> list[tuple]:
+        if self._kept is not None and all(int(i) in self._kept for i in ids):
+            return [self._kept[int(i)] for i in ids]
         parts = self.data.load([int(i) for i in ids])
-        return [blocks_mod.prepare_block(self.model, part, int(i), self.data, self.class_weight) for part, i in zip(parts, ids)]
+        loaded = [blocks_mod.prepare_block(self.model, part, int(i), self.data, self.class_weight)
+                  for part, i in zip(parts, ids)]
+        if self._kept is not None:
+            self._kept.update(zip((int(i) for i in ids), loaded))
+        return loaded
 
-    def _windows(self, shuffle: bool) -> Iterator[tuple[np.ndarray, np.ndarray | None, list]]:
-        """Each window's rows, loaded; the next window loads while this one trains."""
-        plan = blocks_mod.windows(self.data.rows, self.model.shuffle_rng, shuffle, self.window)
+    def _assemble(self, ids: np.ndarray, perm: np.ndarray | None) -> list:
+        """A window's (x, targets, weights), its rows in the plan's order."""
+        columns = [_concat([part[k] for part in self._load(ids)]) for k in range(3)]
+        return columns if perm is None else [None if c is None else c[perm] for c in columns]
+
+    def _windows(self, shuffle: bool, ahead: bool) -> Iterator[list]:
+        """Each window's columns; the next window is loaded and assembled in a thread while this one
+        trains (the random draws stay in the main thread, in the plan's order), and with `ahead` the
+        next epoch's first window while the last one trains."""
+        rng = self.model.shuffle_rng
+        plan = blocks_mod.windows(self.data.rows, rng, shuffle, self.window)
         upcoming = next(plan, None)
-        pending = None if upcoming is None else self._pool.submit(self._load, upcoming[0])
+        pending = self._early(rng, upcoming)
+        if pending is None and upcoming is not None:
+            pending = self._pool.submit(self._assemble, *upcoming)
         while upcoming is not None:
-            ids, perm = upcoming
-            loaded = pending.result()
+            columns = pending.result()
             upcoming = next(plan, None)
-            pending = None if upcoming is None else self._pool.submit(self._load, upcoming[0])
-            yield ids, perm, loaded
+            pending = None if upcoming is None else self._pool.submit(self._assemble, *upcoming)
+            if upcoming is None and ahead:
+                self._look_ahead(rng, shuffle)
+            yield columns
 
-    def batches(self, batch_size: int, shuffle: bool) -> Iterator[tuple]:
+    def _look_ahead(self, rng: np.random.Generator, shuffle: bool) -> None:
+        """Start loading the next epoch's first window now, from a copy of the generator, so that it
+        loads during validation; the generator itself is not advanced (a checkpoint saves it)."""
+        first = next(blocks_mod.windows(self.data.rows, copy.deepcopy(rng), shuffle, self.window), None)
+        self._ahead = None if first is None else (first, self._pool.submit(self._assemble, *first))
+
+    def _early(self, rng: np.random.Generator, upcoming: tuple | None) -> Future | None:
+        """The look-ahead's window when this epoch's first window is the one it loaded (the plan is
+        compared, not the generator's state: the same rows are the same window)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None or upcoming is None:
+            return None
+        (ids, perm), future = ahead
+        if ids.tolist() == upcoming[0].tolist() and (
+                (perm is None and upcoming[1] is None)
+                or (perm is not None and upcoming[1] is not None and np.array_equal(perm, upcoming[1]))):
+            return future
+        future.cancel()
+        return None
+
+    def batches(self, batch_size: int, shuffle: bool, ahead: bool = False) -> Iterator[tuple]:
         """(x, targets, weights) batches in the plan's order (blocks.windows)."""
-        carry: list | None = None
-        for _, perm, loaded in self._windows(shuffle):
-            columns = [_concat([part[k] for part in loaded]) for k in range(3)]
-            if perm is not None:
-                columns = [None if c is None else c[perm] for c in columns]
+        carry: list | None = None  # the rows of a batch that straddles two windows
+        for columns in self._windows(shuffle, ahead):
+            n, start = len(columns[0]), 0
             if carry is not None:
-                columns = [None if c is None else np.concatenate([p, c]) for p, c in zip(carry, columns)]
-            n = 0 if columns[0] is None else len(columns[0])
-            full = n - n % batch_size
-            for start in range(0, full, batch_size):
-                yield tuple(None if c is None else c[start:start + batch_size] for c in columns)
-            carry = [None if c is None else c[full:] for c in columns]
-        if carry is not None and len(carry[0]):
+                start = min(batch_size - len(carry[0]), n)
+                carry = [None if p is None else np.concatenate([p, c[:start]]) for p, c in zip(carry, columns)]
+                if len(carry[0]) < batch_size:
+                    continue
+                yield tuple(carry)
+                carry = None
+            full = start + (n - start) // batch_size * batch_size
+            for lo in range(start, full, batch_size):
+                yield tuple(None if c is None else c[lo:lo + batch_size] for c in columns)
+            if full < n:
+                carry = [None if c is None else c[full:] for c in columns]
+        if carry is not None:
             yield tuple(carry)
 
-    def train_steps(self, model: Any, batch_size: int, shuffle: bool) -> Iterator[tuple]:
+    def train_steps(self, model: Any, batch_size: int, shuffle: bool, last: bool = True) -> Iterator[tuple]:
         try:
-            for xb, tb, wb in self.batches(batch_size, shuffle):
+            for xb, tb, wb in self.batches(batch_size, shuffle, ahead=not last):
                 loss, z = model._train_step(xb, tb, wb)
                 yield loss, z, tb, wb
         except ValueError:
