@@ -51,13 +51,13 @@ class StreamSource:
             self._kept.update(zip((int(i) for i in ids), loaded))
         return loaded
 
-    def _assemble(self, ids: np.ndarray, perm: np.ndarray | None) -> list:
-        """A window's (x, targets, weights), its rows in the plan's order."""
-        columns = [_concat([part[k] for part in self._load(ids)]) for k in range(3)]
-        return columns if perm is None else [None if c is None else c[perm] for c in columns]
+    def _assemble(self, ids: np.ndarray, perm: np.ndarray | None) -> tuple[list, np.ndarray | None]:
+        """A window's (x, targets, weights) blocks concatenated, and the order of its rows (None: as
+        they are). Batches gather their rows from it, as in memory: one copy of each row."""
+        return [_concat([part[k] for part in self._load(ids)]) for k in range(3)], perm
 
-    def _windows(self, shuffle: bool, ahead: bool) -> Iterator[list]:
-        """Each window's columns; the next window is loaded and assembled in a thread while this one
+    def _windows(self, shuffle: bool, ahead: bool) -> Iterator[tuple[list, np.ndarray | None]]:
+        """Each window's columns and row order; the next window is loaded in a thread while this one
         trains (the random draws stay in the main thread, in the plan's order), and with `ahead` the
         next epoch's first window while the last one trains."""
         rng = self.model.shuffle_rng
@@ -67,12 +67,12 @@ class StreamSource:
         if pending is None and upcoming is not None:
             pending = self._pool.submit(self._assemble, *upcoming)
         while upcoming is not None:
-            columns = pending.result()
+            window = pending.result()
             upcoming = next(plan, None)
             pending = None if upcoming is None else self._pool.submit(self._assemble, *upcoming)
             if upcoming is None and ahead:
                 self._look_ahead(rng, shuffle)
-            yield columns
+            yield window
 
     def _look_ahead(self, rng: np.random.Generator, shuffle: bool) -> None:
         """Start loading the next epoch's first window now, from a copy of the generator, so that it
@@ -97,20 +97,26 @@ class StreamSource:
     def batches(self, batch_size: int, shuffle: bool, ahead: bool = False) -> Iterator[tuple]:
         """(x, targets, weights) batches in the plan's order (blocks.windows)."""
         carry: list | None = None  # the rows of a batch that straddles two windows
-        for columns in self._windows(shuffle, ahead):
+
+        def take(columns: list, order: np.ndarray | None, lo: int, hi: int) -> list:
+            rows = slice(lo, hi) if order is None else order[lo:hi]
+            return [None if c is None else c[rows] for c in columns]
+
+        for columns, order in self._windows(shuffle, ahead):
             n, start = len(columns[0]), 0
             if carry is not None:
                 start = min(batch_size - len(carry[0]), n)
-                carry = [None if p is None else np.concatenate([p, c[:start]]) for p, c in zip(carry, columns)]
+                head = take(columns, order, 0, start)
+                carry = [None if p is None else np.concatenate([p, h]) for p, h in zip(carry, head)]
                 if len(carry[0]) < batch_size:
                     continue
                 yield tuple(carry)
                 carry = None
             full = start + (n - start) // batch_size * batch_size
             for lo in range(start, full, batch_size):
-                yield tuple(None if c is None else c[lo:lo + batch_size] for c in columns)
+                yield tuple(take(columns, order, lo, lo + batch_size))
             if full < n:
-                carry = [None if c is None else c[full:] for c in columns]
+                carry = take(columns, order, full, n)
         if carry is not None:
             yield tuple(carry)
 
