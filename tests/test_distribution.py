@@ -227,6 +227,26 @@ def test_two_workers_train_as_one_process_and_as_one_worker(client):
     assert h1.history["loss"][0] == pytest.approx(h2.history["loss"][0], rel=0.05)
 
 
+def test_history_and_early_stopping_under_data_parallel_are_those_of_one_process(client):
+    x, y = _data(n=600)
+    xv, yv = _data(n=200, seed=5)
+    data = (da.from_array(x, chunks=100), da.from_array(y, chunks=100))
+    val = (da.from_array(xv, chunks=100), da.from_array(yv, chunks=100))
+    runs = {}
+    for name, dist in (("here", Streaming()), ("cluster", DataParallel(client=client))):
+        model = _model(optimizer=ln.optimizers.Adam(0.05))  # a large step: val_loss soon stops improving
+        stop = callbacks.EarlyStopping("val_loss", patience=1, restore_best_weights=True)
+        history = model.fit(*data, batch_size=40, epochs=30, verbose=0, validation_data=val, callbacks=[stop],
+                            distribution=dist)
+        runs[name] = (model, history, stop)
+    (here, h_here, s_here), (cluster, h_cluster, s_cluster) = runs["here"], runs["cluster"]
+    assert len(h_here.history["loss"]) < 30 and h_here.epoch == h_cluster.epoch
+    assert s_here.stopped_epoch == s_cluster.stopped_epoch
+    for key, values in h_here.history.items():
+        np.testing.assert_allclose(h_cluster.history[key], values, rtol=1e-10)
+    np.testing.assert_allclose(cluster.params, here.params, rtol=1e-10, atol=1e-13)
+
+
 class _OneWorker:
     """A client whose every task runs on one worker (as a cluster of one worker would)."""
 
