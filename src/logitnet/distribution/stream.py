@@ -40,6 +40,8 @@ class StreamSource:
         # between epochs rather than compute and check it again.
         self._kept: dict[int, tuple] | None = {} if len(data.rows) <= self.window else None
         self._ahead: tuple | None = None
+        self._buffers: dict[tuple[int, int], np.ndarray] = {}
+        self._slot = 0
 
     def _load(self, ids: np.ndarray) -> list[tuple]:
         if self._kept is not None and all(int(i) in self._kept for i in ids):
@@ -54,7 +56,22 @@ class StreamSource:
     def _assemble(self, ids: np.ndarray, perm: np.ndarray | None) -> tuple[list, np.ndarray | None]:
         """A window's (x, targets, weights) blocks concatenated, and the order of its rows (None: as
         they are). Batches gather their rows from it, as in memory: one copy of each row."""
-        return [_concat([part[k] for part in self._load(ids)]) for k in range(3)], perm
+        loaded = self._load(ids)
+        self._slot ^= 1  # windows alternate between two buffers: one trains while the other loads
+        return [self._concat([part[k] for part in loaded], k) for k in range(3)], perm
+
+    def _concat(self, arrays: list, column: int) -> np.ndarray | None:
+        """The arrays joined into this slot's buffer, reused from window to window: a fresh array of
+        hundreds of MB costs more in page faults than the copy itself."""
+        if arrays[0] is None or len(arrays) == 1:
+            return arrays[0]
+        rows = sum(len(a) for a in arrays)
+        key = (self._slot, column)
+        buffer = self._buffers.get(key)
+        if buffer is None or len(buffer) < rows or buffer.shape[1:] != arrays[0].shape[1:] \
+                or buffer.dtype != arrays[0].dtype:
+            buffer = self._buffers[key] = np.empty((rows, *arrays[0].shape[1:]), arrays[0].dtype)
+        return np.concatenate(arrays, out=buffer[:rows])
 
     def _windows(self, shuffle: bool, ahead: bool) -> Iterator[tuple[list, np.ndarray | None]]:
         """Each window's columns and row order; the next window is loaded in a thread while this one
@@ -115,8 +132,8 @@ class StreamSource:
             full = start + (n - start) // batch_size * batch_size
             for lo in range(start, full, batch_size):
                 yield tuple(take(columns, order, lo, lo + batch_size))
-            if full < n:
-                carry = take(columns, order, full, n)
+            if full < n:  # copied: the window's buffer is refilled while the next window trains
+                carry = [None if c is None else c.copy() for c in take(columns, order, full, n)]
         if carry is not None:
             yield tuple(carry)
 
@@ -136,12 +153,6 @@ class StreamSource:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _concat(arrays: list) -> np.ndarray | None:
-    if arrays[0] is None:
-        return None
-    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def training_sources(model: Any, x: object, y: object, sample_weight: object, class_weight: dict | None,
