@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runs import kill_after_first_checkpoint
 
 from logitnet import datasets
 
@@ -248,19 +249,10 @@ def test_plots_without_matplotlib_say_how_to_install_it(work, tmp_path):
 
 
 def test_a_killed_run_resumes_to_the_same_model_file(work):
-    import signal
-    import time
-
     args = ["train", "--seed", "3", "--epochs", "12", "--layers", "256,256", "--quiet"]
     assert run(*args, "--out", "whole.logitnet", cwd=work).returncode == 0
     ckpt = work / "cut.logitnet.checkpoint"
-    proc = subprocess.Popen([sys.executable, "-m", "logitnet", *args, "--out", "cut.logitnet"], cwd=work,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)  # mid-training, after at least one checkpoint
-    proc.wait()
+    kill_after_first_checkpoint([*args, "--out", "cut.logitnet"], work, ckpt)
     assert ckpt.exists() and not (work / "cut.logitnet").exists()
     resumed = run("train", "--resume", str(ckpt), "--quiet", cwd=work)
     assert resumed.returncode == 0, resumed.stderr

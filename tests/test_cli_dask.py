@@ -4,7 +4,6 @@ scheduler, a killed run resumed, rows per second in the progress, and every bad 
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
 import pandas as pd
+from cli_runs import kill_after_first_checkpoint
 
 from logitnet.data import DataError
 from logitnet.distribution import tables
@@ -159,13 +159,7 @@ def test_a_killed_streamed_run_resumes_to_the_same_model_file(work):
             "--batch-size", "16", "--quiet"]
     assert run(*args, "--out", "whole.logitnet", cwd=work).returncode == 0
     ckpt = work / "cut.logitnet.checkpoint"
-    proc = subprocess.Popen([sys.executable, "-m", "logitnet", *args, "--out", "cut.logitnet"], cwd=work,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_first_checkpoint([*args, "--out", "cut.logitnet"], work, ckpt)
     assert ckpt.exists() and not (work / "cut.logitnet").exists()
     resumed = run("train", "--resume", str(ckpt), "--quiet", cwd=work)
     assert resumed.returncode == 0, resumed.stderr
