@@ -97,24 +97,30 @@ def test_shuffled_streaming_is_seeded_and_visits_every_row_once():
     assert all(len(set(order[i:i + 200] // 100)) == 2 for i in range(0, 600, 200))
 
 
-@pytest.mark.parametrize(("chunks", "window", "batch"), [(30, 1, 64), (100, 2, 48), (150, 8, 50)])
+@pytest.mark.parametrize(("chunks", "window", "batch"),
+                         [(30, 1, 64), (100, 2, 48), (150, 8, 50), ((70, 130, 200, 50, 150), 3, 64)])
 def test_each_shuffled_epoch_trains_on_the_plan_s_rows_in_order(chunks, window, batch):
-    """Epoch by epoch, streaming trains on the rows in blocks.windows' order, cut into consecutive
-    batches: with batches spanning several windows (30-row blocks one at a time, batch 64), with
-    the next epoch's first window loaded ahead, and with every block in one window, kept."""
+    """Epoch by epoch, streaming trains on the rows (and their weights) in blocks.windows' order, cut
+    into consecutive batches: with batches spanning several windows (30-row blocks one at a time,
+    batch 64), with the next epoch's first window loaded ahead, with every block in one window, kept,
+    and with blocks of unequal sizes."""
     from logitnet.distribution import blocks
 
     x, y = _data(n=600)
+    w = np.random.default_rng(5).uniform(0.5, 2.0, 600)
+    chunked = [da.from_array(v, chunks=chunks if isinstance(chunks, int) else (chunks,) + v.shape[1:])
+               for v in (x, y, w)]
     streamed = _model()
-    streamed.fit(da.from_array(x, chunks=chunks), da.from_array(y, chunks=chunks), batch_size=batch, epochs=3,
-                 verbose=0, distribution=Streaming(window=window))
+    streamed.fit(chunked[0], chunked[1], sample_weight=chunked[2], batch_size=batch, epochs=3, verbose=0,
+                 distribution=Streaming(window=window))
     reference = _model()
-    rows = np.full(600 // chunks, chunks)
+    rows = np.array(chunked[0].chunks[0])
     offsets = np.concatenate([[0], np.cumsum(rows)])
     for _ in range(3):
         order = np.concatenate([np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in ids])[perm]
                                 for ids, perm in blocks.windows(rows, reference.shuffle_rng, True, window)])
-        reference.fit(x[order], y[order], batch_size=batch, epochs=1, shuffle=False, verbose=0)
+        reference.fit(x[order], y[order], sample_weight=w[order], batch_size=batch, epochs=1, shuffle=False,
+                      verbose=0)
     np.testing.assert_array_equal(streamed.params, reference.params)
 
 

@@ -28,6 +28,46 @@ def _check_model(model: Any, data: blocks_mod.Blocks) -> None:
     model.optimizer.build(model.params.size, model.dtype)
 
 
+class _Window:
+    """A window's blocks of (x, targets, weights), its rows in the plan's order: batches gather their
+    rows from the blocks themselves, as in memory from x (joining the blocks first cost a copy of the
+    window, and page faults on every fresh buffer, more than the gathers)."""
+
+    def __init__(self, parts: list[tuple], order: np.ndarray | None) -> None:
+        self.parts, self.order = parts, order
+        self.starts = np.concatenate([[0], np.cumsum([len(p[0]) for p in parts])])
+        self.n = int(self.starts[-1])
+        if order is not None and len(parts) > 1:
+            self._block = np.searchsorted(self.starts, order, side="right") - 1
+            self._row = order - self.starts[self._block]
+
+    def take(self, lo: int, hi: int) -> list:
+        """Columns of the rows at positions lo..hi of the window's order (views where they are slices)."""
+        if self.order is None:
+            first, last = np.searchsorted(self.starts, [lo, hi - 1], side="right") - 1
+            pieces = [[None if c is None else c[max(lo - self.starts[b], 0):hi - self.starts[b]]
+                       for c in self.parts[b]] for b in range(first, last + 1)]
+            if len(pieces) == 1:
+                return pieces[0]
+            return [None if c[0] is None else np.concatenate(c) for c in zip(*pieces)]
+        if len(self.parts) == 1:
+            rows = self.order[lo:hi]
+            return [None if c is None else c[rows] for c in self.parts[0]]
+        block, row = self._block[lo:hi], self._row[lo:hi]
+        spans = [np.flatnonzero(block == b) for b in range(len(self.parts))]
+        out = []
+        for k, first in enumerate(self.parts[0]):
+            if first is None:
+                out.append(None)
+                continue
+            column = np.empty((hi - lo, *first.shape[1:]), first.dtype)
+            for b, at in enumerate(spans):
+                if len(at):
+                    column[at] = self.parts[b][k][row[at]]
+            out.append(column)
+        return out
+
+
 class StreamSource:
     """Training batches streamed from Dask blocks on the driver, as `training.ArraySource` serves them."""
 
@@ -40,8 +80,6 @@ class StreamSource:
         # between epochs rather than compute and check it again.
         self._kept: dict[int, tuple] | None = {} if len(data.rows) <= self.window else None
         self._ahead: tuple | None = None
-        self._buffers: dict[tuple[int, int], np.ndarray] = {}
-        self._slot = 0
 
     def _load(self, ids: np.ndarray) -> list[tuple]:
         if self._kept is not None and all(int(i) in self._kept for i in ids):
@@ -53,27 +91,11 @@ class StreamSource:
             self._kept.update(zip((int(i) for i in ids), loaded))
         return loaded
 
-    def _assemble(self, ids: np.ndarray, perm: np.ndarray | None) -> tuple[list, np.ndarray | None]:
-        """A window's (x, targets, weights) blocks concatenated, and the order of its rows (None: as
-        they are). Batches gather their rows from it, as in memory: one copy of each row."""
-        loaded = self._load(ids)
-        self._slot ^= 1  # windows alternate between two buffers: one trains while the other loads
-        return [self._concat([part[k] for part in loaded], k) for k in range(3)], perm
+    def _assemble(self, ids: np.ndarray, perm: np.ndarray | None) -> _Window:
+        """A window's loaded blocks and the order of its rows (None: as they are)."""
+        return _Window(self._load(ids), perm)
 
-    def _concat(self, arrays: list, column: int) -> np.ndarray | None:
-        """The arrays joined into this slot's buffer, reused from window to window: a fresh array of
-        hundreds of MB costs more in page faults than the copy itself."""
-        if arrays[0] is None or len(arrays) == 1:
-            return arrays[0]
-        rows = sum(len(a) for a in arrays)
-        key = (self._slot, column)
-        buffer = self._buffers.get(key)
-        if buffer is None or len(buffer) < rows or buffer.shape[1:] != arrays[0].shape[1:] \
-                or buffer.dtype != arrays[0].dtype:
-            buffer = self._buffers[key] = np.empty((rows, *arrays[0].shape[1:]), arrays[0].dtype)
-        return np.concatenate(arrays, out=buffer[:rows])
-
-    def _windows(self, shuffle: bool, ahead: bool) -> Iterator[tuple[list, np.ndarray | None]]:
+    def _windows(self, shuffle: bool, ahead: bool) -> Iterator[_Window]:
         """Each window's columns and row order; the next window is loaded in a thread while this one
         trains (the random draws stay in the main thread, in the plan's order), and with `ahead` the
         next epoch's first window while the last one trains."""
@@ -114,16 +136,11 @@ class StreamSource:
     def batches(self, batch_size: int, shuffle: bool, ahead: bool = False) -> Iterator[tuple]:
         """(x, targets, weights) batches in the plan's order (blocks.windows)."""
         carry: list | None = None  # the rows of a batch that straddles two windows
-
-        def take(columns: list, order: np.ndarray | None, lo: int, hi: int) -> list:
-            rows = slice(lo, hi) if order is None else order[lo:hi]
-            return [None if c is None else c[rows] for c in columns]
-
-        for columns, order in self._windows(shuffle, ahead):
-            n, start = len(columns[0]), 0
+        for window in self._windows(shuffle, ahead):
+            n, start = window.n, 0
             if carry is not None:
                 start = min(batch_size - len(carry[0]), n)
-                head = take(columns, order, 0, start)
+                head = window.take(0, start)
                 carry = [None if p is None else np.concatenate([p, h]) for p, h in zip(carry, head)]
                 if len(carry[0]) < batch_size:
                     continue
@@ -131,9 +148,9 @@ class StreamSource:
                 carry = None
             full = start + (n - start) // batch_size * batch_size
             for lo in range(start, full, batch_size):
-                yield tuple(take(columns, order, lo, lo + batch_size))
-            if full < n:  # copied: the window's buffer is refilled while the next window trains
-                carry = [None if c is None else c.copy() for c in take(columns, order, full, n)]
+                yield tuple(window.take(lo, lo + batch_size))
+            if full < n:
+                carry = window.take(full, n)
         if carry is not None:
             yield tuple(carry)
 
