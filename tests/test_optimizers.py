@@ -7,10 +7,13 @@ import tracemalloc
 
 import numpy as np
 import pytest
-
+from fast_paths import both_paths  # noqa: F401 - the fixture
 from frameworks import need
+
 from logitnet import optimizers
 from logitnet.optimizers import SGD, Adam, RMSprop
+
+pytestmark = pytest.mark.usefixtures("both_paths")  # every test on the compiled and the NumPy path
 
 W0 = [0.5, -1.5]
 GRADS = [[0.5, -1.0], [0.25, 2.0], [-0.75, 0.5]]  # three steps, two parameters

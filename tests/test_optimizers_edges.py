@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fast_paths import both_paths  # noqa: F401 - the fixture
 
 from logitnet import optimizers
 from logitnet.optimizers import SGD, Adam, Optimizer, RMSprop
+
+pytestmark = pytest.mark.usefixtures("both_paths")  # every test on the compiled and the NumPy path
 
 
 def test_keras_default_learning_rates():

@@ -675,13 +675,22 @@ def _info(args: argparse.Namespace) -> int:
             print(f"Labels: {', '.join(meta['target_names'])}")
         if meta.get("test_results"):
             print("Test results: " + ", ".join(f"{k} {format_value(v)}" for k, v in meta["test_results"].items()))
+    print(_compiled_path())
     return 0
+
+
+def _compiled_path() -> str:
+    from .ops import fast
+
+    return f"Compiled kernels (logitnet[fast]): {fast.status()}; {fast.ENV}=0 turns them off"
 
 
 def _numerics(args: argparse.Namespace) -> int:
     from .numerics import report
 
     print(report(args.dtype))
+    print()
+    print(_compiled_path())
     return 0
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
+from .ops import fast
 from .ops._core import for_row_blocks
 
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
@@ -207,7 +208,11 @@ class Optimizer:
         """
         f = self._dtype.type
         n = self._n
-        if n <= _CHUNK:
+        kernels = fast.for_dtype(self._dtype)
+        update = None if kernels is None else self._fused(kernels, f)
+        if update is not None:
+            self._fused_step(update, params, grads, backup)
+        elif n <= _CHUNK:
             if backup is not None:
                 np.copyto(backup, params)
             scratch = self._scratch[:-1] + [grads] if grads_as_scratch else self._scratch
@@ -226,6 +231,25 @@ class Optimizer:
 
             for_row_blocks(-(-n // _CHUNK), _CHUNK, work, _CHUNK, parallel_min=2 * _CHUNK)
         self.iterations += 1
+
+    def _fused_step(self, update: Any, params: np.ndarray, grads: np.ndarray, backup: np.ndarray | None) -> None:
+        """`_step` on the compiled path: one pass per chunk, chunks shared among the ops' threads."""
+        n, none = self._n, np.empty(0, self._dtype)
+        if n <= _CHUNK:
+            update(params, grads, self._slots, none if backup is None else backup)
+            return
+
+        def work(lo: int, hi: int) -> None:
+            a, b = lo * _CHUNK, min(hi * _CHUNK, n)
+            update(params[a:b], grads[a:b], {k: v[a:b] for k, v in self._slots.items()},
+                   none if backup is None else backup[a:b])
+
+        for_row_blocks(-(-n // _CHUNK), _CHUNK, work, _CHUNK, parallel_min=2 * _CHUNK)
+
+    def _fused(self, kernels: Any, f: type) -> Any:
+        """This rule's compiled kernel as update(w, g, slots, backup), its scalars bound (see
+        _kernels); None where there is none (a rule defined only by `_update` runs in NumPy)."""
+        return None
 
     def _update(self, w: np.ndarray, g: np.ndarray, f: type, slots: dict[str, np.ndarray],
                 scratch: list[np.ndarray]) -> None:
@@ -324,6 +348,15 @@ class SGD(Optimizer):
         else:
             w += m
 
+    def _fused(self, kernels: Any, f: type) -> Any:
+        lr, mu, momentum, nesterov = f(self.learning_rate), f(self.momentum), self.momentum != 0, self.nesterov
+        none = np.empty(0, f)
+
+        def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> None:
+            kernels.sgd(w, g, slots.get("momentum", none), backup, lr, mu, momentum, nesterov)
+
+        return update
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -348,9 +381,7 @@ class Adam(Optimizer):
                 scratch: list[np.ndarray]) -> None:
         s, t = scratch
         m, v = slots["momentum"], slots["velocity"]
-        step = f(self.iterations + 1)
-        beta_1_power, beta_2_power = f(self.beta_1) ** step, f(self.beta_2) ** step
-        alpha = f(self.learning_rate) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        alpha = self._alpha(f)
         np.subtract(g, m, out=s)  # m += (g − m)(1 − β₁)
         s *= f(1 - self.beta_1)
         m += s
@@ -365,6 +396,21 @@ class Adam(Optimizer):
         np.multiply(m, alpha, out=t)
         t /= s
         w -= t
+
+    def _alpha(self, f: type) -> Any:
+        """This step's α = η·√(1 − β₂ᵗ) / (1 − β₁ᵗ), in the parameters' dtype."""
+        step = f(self.iterations + 1)
+        beta_1_power, beta_2_power = f(self.beta_1) ** step, f(self.beta_2) ** step
+        return f(self.learning_rate) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+
+    def _fused(self, kernels: Any, f: type) -> Any:
+        args = (f(1 - self.beta_1), f(1 - self.beta_2), self._alpha(f), f(self.epsilon), self.amsgrad)
+        none = np.empty(0, f)
+
+        def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> None:
+            kernels.adam(w, g, slots["momentum"], slots["velocity"], slots.get("velocity_hat", none), backup, *args)
+
+        return update
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -416,6 +462,17 @@ class RMSprop(Optimizer):
             w -= mom
         else:
             w -= t
+
+    def _fused(self, kernels: Any, f: type) -> Any:
+        args = (f(self.rho), f(1 - self.rho), f(self.epsilon), f(self.learning_rate), f(self.momentum),
+                self.momentum > 0, self.centered)
+        none = np.empty(0, f)
+
+        def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> None:
+            kernels.rmsprop(w, g, slots["velocity"], slots.get("momentum", none),
+                            slots.get("average_gradient", none), backup, *args)
+
+        return update
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,

@@ -1,0 +1,101 @@
+"""numba kernels of the compiled path (see `fast`). Importing this module imports numba.
+
+Each kernel makes one pass over flat float32/float64 arrays and does, element by element, the
+operations of its NumPy reference in the same order and the same precision (the scalars come in
+the arrays' dtype; no fastmath, so no contraction into FMAs): the results are bit-identical.
+An empty `backup` means none; otherwise each parameter is copied there before it changes.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+
+@_jit
+def sgd(w, g, m, backup, lr, mu, momentum, nesterov):
+    """Keras' SGD in place (optimizers.SGD._update): m = μm − ηg; w += m, or w += μm − ηg (Nesterov)."""
+    copy = backup.size == w.size
+    for i in range(w.size):
+        if copy:
+            backup[i] = w[i]
+        lr_g = g[i] * lr
+        if not momentum:
+            w[i] = w[i] - lr_g
+            continue
+        mi = m[i] * mu
+        mi = mi - lr_g
+        m[i] = mi
+        if nesterov:
+            t = mi * mu
+            t = t - lr_g
+            w[i] = w[i] + t
+        else:
+            w[i] = w[i] + mi
+
+
+@_jit
+def adam(w, g, m, v, v_hat, backup, one_minus_beta_1, one_minus_beta_2, alpha, eps, amsgrad):
+    """Keras' Adam in place (optimizers.Adam._update), AMSGrad's running maximum with `amsgrad`."""
+    copy = backup.size == w.size
+    for i in range(w.size):
+        if copy:
+            backup[i] = w[i]
+        gi = g[i]
+        s = gi - m[i]
+        s = s * one_minus_beta_1
+        mi = m[i] + s
+        m[i] = mi
+        s = gi * gi
+        s = s - v[i]
+        s = s * one_minus_beta_2
+        vi = v[i] + s
+        v[i] = vi
+        if amsgrad:
+            h = v_hat[i]
+            if not (np.isnan(h) or h >= vi):  # np.maximum: NaN wins
+                h = vi
+            v_hat[i] = h
+            vi = h
+        s = np.sqrt(vi)
+        s = s + eps
+        t = mi * alpha
+        t = t / s
+        w[i] = w[i] - t
+
+
+@_jit
+def rmsprop(w, g, v, mom, avg, backup, rho, one_minus_rho, eps, lr, momentum, use_momentum, centered):
+    """Keras' RMSprop in place (optimizers.RMSprop._update), centered and with momentum as asked."""
+    copy = backup.size == w.size
+    for i in range(w.size):
+        if copy:
+            backup[i] = w[i]
+        gi = g[i]
+        vi = v[i] * rho
+        s = gi * gi
+        s = s * one_minus_rho
+        vi = vi + s
+        v[i] = vi
+        if centered:
+            a = avg[i] * rho
+            s = gi * one_minus_rho
+            a = a + s
+            avg[i] = a
+            s = a * a
+            s = vi - s
+            s = s + eps
+        else:
+            s = vi + eps
+        s = np.sqrt(s)
+        t = gi * lr
+        t = t / s
+        if use_momentum:
+            mm = mom[i] * momentum
+            mm = mm + t
+            mom[i] = mm
+            w[i] = w[i] - mm
+        else:
+            w[i] = w[i] - t

@@ -1,0 +1,199 @@
+"""The compiled path (logitnet[fast], numba): every kernel against the NumPy reference, bit for bit;
+LOGITNET_FAST switches it off; float16 stays on NumPy; numba is imported on first use only, and a
+second process takes the kernels from the disk cache instead of compiling them again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import logitnet as ln
+from logitnet import optimizers
+from logitnet.ops import fast
+
+numba = pytest.importorskip("numba")
+
+
+@pytest.fixture
+def path(monkeypatch):
+    """Switch between the paths: path("1") compiled, path("0") NumPy."""
+
+    def switch(setting: str) -> None:
+        monkeypatch.setenv(fast.ENV, setting)
+        fast.reset()
+
+    yield switch
+    monkeypatch.delenv(fast.ENV, raising=False)
+    fast.reset()
+
+
+OPTIMIZERS = {
+    "sgd": lambda: optimizers.SGD(0.05),
+    "sgd_momentum": lambda: optimizers.SGD(0.05, momentum=0.9),
+    "sgd_nesterov": lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    "adam": lambda: optimizers.Adam(0.01),
+    "amsgrad": lambda: optimizers.Adam(0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-4, amsgrad=True),
+    "rmsprop": lambda: optimizers.RMSprop(0.01),
+    "rmsprop_momentum": lambda: optimizers.RMSprop(0.01, rho=0.8, momentum=0.5),
+    "rmsprop_centered": lambda: optimizers.RMSprop(0.01, centered=True),
+    "rmsprop_centered_momentum": lambda: optimizers.RMSprop(0.01, momentum=0.3, centered=True, epsilon=1e-3),
+}
+
+
+def _gradients(n: int, dtype: type, steps: int) -> list[np.ndarray]:
+    """Gradients over many magnitudes, with zeros, subnormals, huge values, and inf and NaN in the
+    last but one (so that the last step starts from NaN slots)."""
+    rng = np.random.default_rng(7)
+    finfo = np.finfo(dtype)
+    out = []
+    for step in range(steps):
+        g = (rng.standard_normal(n) * 10.0 ** rng.integers(-8, 4, n)).astype(dtype)
+        g[rng.integers(0, n, 20)] = 0
+        g[rng.integers(0, n, 5)] = finfo.tiny / 4  # subnormal
+        g[rng.integers(0, n, 5)] = finfo.max / 8
+        if step == steps - 2:
+            g[:3] = [np.inf, -np.inf, np.nan]
+        out.append(g)
+    return out
+
+
+def _run(make, n: int, dtype: type, with_backup: bool, steps: int = 6) -> tuple:
+    opt = make()
+    w = np.random.default_rng(3).standard_normal(n).astype(dtype)
+    backup = np.full(n, -1, dtype) if with_backup else None
+    trace = []
+    with np.errstate(all="ignore"):  # the huge gradients overflow v on purpose
+        for g in _gradients(n, dtype, steps):
+            opt.apply(w, g.copy(), backup)
+            trace.append(w.copy())
+    return trace, opt.get_state(), backup
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1_000, 300_001])  # one call; chunks shared among threads
+def test_each_optimizer_kernel_is_bit_identical_to_numpy(path, name, dtype, n):
+    results = {}
+    for setting in ("1", "0"):
+        path(setting)
+        results[setting] = _run(OPTIMIZERS[name], n, dtype, with_backup=n > 1_000)
+    assert fast.status().startswith("off")
+    (fast_trace, fast_state, fast_backup), (ref_trace, ref_state, ref_backup) = results["1"], results["0"]
+    for a, b in zip(fast_trace, ref_trace):
+        np.testing.assert_array_equal(a, b)  # NaN in the same places too
+    assert sorted(fast_state) == sorted(ref_state)
+    for key in ref_state:
+        np.testing.assert_array_equal(fast_state[key], ref_state[key])
+    if ref_backup is not None:
+        np.testing.assert_array_equal(fast_backup, ref_backup)
+        np.testing.assert_array_equal(ref_backup, ref_trace[-2])  # the weights before the last step
+
+
+def test_the_kernels_do_run_when_on_and_not_when_off(path, monkeypatch):
+    calls = []
+    path("1")
+    kernels = fast.kernels()
+    assert kernels is not None and fast.status().startswith("on (numba ")
+    real = kernels.adam
+    monkeypatch.setattr(kernels, "adam", lambda *a: (calls.append(1), real(*a)))
+    opt = optimizers.Adam()
+    opt.apply(np.zeros(4, np.float32), np.ones(4, np.float32))
+    assert calls == [1]
+    path("0")
+    opt.apply(np.zeros(4, np.float32), np.ones(4, np.float32))
+    assert calls == [1] and fast.kernels() is None and fast.status() == f"off ({fast.ENV}=0)"
+
+
+def test_float16_and_rules_without_a_kernel_stay_on_numpy(path, monkeypatch):
+    path("1")
+    assert fast.for_dtype(np.dtype(np.float16)) is None and fast.for_dtype(np.dtype(np.float32)) is not None
+    monkeypatch.setattr(fast.kernels(), "adam", None)  # a call would fail
+    w16 = np.ones(5, np.float16)
+    optimizers.Adam(0.1).apply(w16, np.ones(5, np.float16))
+    assert w16.dtype == np.float16 and np.all(w16 < 1)
+
+    class Halving(optimizers.Optimizer):  # a rule given only as NumPy code
+        def _update(self, w, g, f, slots, scratch):
+            w -= g / f(2)
+
+    w = np.ones(3, np.float32)
+    Halving(0.1, "halving").apply(w, np.ones(3, np.float32))
+    np.testing.assert_array_equal(w, 0.5)
+
+
+def test_a_bad_setting_is_named(path):
+    path("sometimes")
+    with pytest.raises(ValueError, match="LOGITNET_FAST must be 0 or 1 .*'sometimes'"):
+        fast.kernels()
+
+
+def test_training_gives_the_same_weights_and_history_on_both_paths(path):
+    x = np.random.default_rng(0).standard_normal((300, 12)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(int) + (x[:, 2] > 1)
+    runs = {}
+    for setting in ("1", "0"):
+        path(setting)
+        model = ln.Sequential([ln.layers.Dense(16, "relu"), ln.layers.Dense(3)], seed=1, dtype="float32")
+        model.compile(optimizer="adam", loss=ln.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=32, epochs=4, verbose=0)
+        runs[setting] = (model.params.copy(), history.history)
+    np.testing.assert_array_equal(runs["1"][0], runs["0"][0])
+    assert runs["1"][1] == runs["0"][1]
+
+
+_CHILD = """
+import json, sys, numpy as np, logitnet as ln
+from logitnet.ops import fast
+before = 'numba' in sys.modules
+opt = ln.optimizers.Adam()
+opt.apply(np.zeros(8, np.float32), np.ones(8, np.float32))
+k = fast.kernels()
+stats = k.adam.stats
+print(json.dumps({"numba_at_import": before, "status": fast.status(),
+                  "hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values())}))
+"""
+
+
+def test_numba_loads_on_first_use_and_a_second_process_reads_the_disk_cache(tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop(fast.ENV, None)
+    runs = [json.loads(subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True,
+                                      check=True, timeout=120).stdout) for _ in range(2)]
+    assert not runs[0]["numba_at_import"] and runs[0]["status"].startswith("on")
+    assert (runs[0]["hits"], runs[0]["misses"]) == (0, 1)  # compiled, and written to the cache
+    assert (runs[1]["hits"], runs[1]["misses"]) == (1, 0)  # loaded from it
+    assert any((tmp_path / "cache").rglob("*.nbi"))
+
+
+def test_the_command_line_says_which_path_runs(path, capsys):
+    from logitnet.cli import main
+
+    path("0")
+    assert main(["numerics"]) == 0
+    assert "Compiled kernels (logitnet[fast]): off (LOGITNET_FAST=0)" in capsys.readouterr().out
+    path("1")
+    assert main(["numerics"]) == 0
+    assert f"on (numba {numba.__version__})" in capsys.readouterr().out
+
+
+def test_amsgrad_keeps_a_nan_maximum_as_numpy_does(path):
+    """np.maximum lets NaN win from either side; a restored state may hold NaN in velocity_hat only."""
+    results = []
+    for setting in ("1", "0"):
+        path(setting)
+        opt = optimizers.Adam(0.1, amsgrad=True)
+        opt.set_state({"iterations": np.array(3), "momentum": np.full(3, 0.5, np.float32),
+                       "velocity": np.ones(3, np.float32),
+                       "velocity_hat": np.array([np.nan, 4.0, 0.25], np.float32)})
+        w = np.zeros(3, np.float32)
+        opt.apply(w, np.ones(3, np.float32))
+        results.append((w, opt.get_state()["velocity_hat"]))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(results[1][0][0]) and results[1][1][1] == 4.0
