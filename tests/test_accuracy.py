@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import reference as ref
 import regimes
+from fast_paths import both_paths  # noqa: F401 - the fixture
+
 from logitnet import ops
 
 # float16/float32 results are a float64 value v rounded once. v is within k float64 ulps of the
@@ -146,6 +147,7 @@ def test_many_random_rows_stay_within_tolerance(dtype):
     assert worst <= TOL[dtype], worst
 
 
+@pytest.mark.usefixtures("both_paths")  # the compiled kernel and NumPy's
 @pytest.mark.parametrize("scale_name", ["mean over 37", "sum"])
 def test_training_batch_kernel_rounds_the_mean_gradient_once(scale_name):
     # The model's fast training case folds 1/n into the gradient before its one rounding, so
@@ -169,6 +171,7 @@ def test_training_batch_kernel_rounds_the_mean_gradient_once(scale_name):
     np.testing.assert_array_equal(loss, ops.softmax_cross_entropy(z, y)[0])
 
 
+@pytest.mark.usefixtures("both_paths")  # the compiled kernel and NumPy's
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 88.0, -400.0, 1e4])
 def test_training_batch_kernel_leaves_out_of_range_batches_to_the_exact_path(bad):
     from logitnet.ops.softmax_xent import sparse_batch_in_range

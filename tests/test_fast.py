@@ -197,3 +197,28 @@ def test_amsgrad_keeps_a_nan_maximum_as_numpy_does(path):
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
     assert np.isnan(results[1][0][0]) and results[1][1][1] == 4.0
+
+
+def test_the_training_loss_kernel_matches_numpy_to_the_last_bit_almost_always(path):
+    """The compiled sparse cross-entropy sums the other classes' float64 terms in order, NumPy in
+    SIMD lanes: float32 results may differ only where a float64 value sits on a rounding boundary.
+    On 2,000 batches none differs by more than 1 ulp, and fewer than 1 in 10⁵ values differ at all."""
+    from logitnet.ops.softmax_xent import sparse_batch_in_range
+
+    rng = np.random.default_rng(11)
+    out = {"1": [], "0": []}
+    batches = []
+    for _ in range(2_000):
+        n, c = int(rng.integers(1, 70)), int(rng.integers(2, 40))
+        z = (rng.standard_normal((n, c)) * rng.choice([0.01, 1, 10, 60])).astype(np.float32)
+        z = np.clip(z, -399, 87.9)
+        batches.append((z, rng.integers(0, c, n), 1.0 / n if rng.random() < 0.8 else 1.0))
+    for setting in out:
+        path(setting)
+        for z, y, scale in batches:
+            loss, grad = np.empty(len(z), np.float32), np.empty(z.shape, np.float32)
+            assert sparse_batch_in_range(z, y, scale, loss, grad)
+            out[setting].append(np.concatenate([loss, grad.ravel()]))
+    compiled, reference = np.concatenate(out["1"]), np.concatenate(out["0"])
+    np.testing.assert_array_max_ulp(compiled, reference, maxulp=1)
+    assert np.count_nonzero(compiled != reference) < len(reference) / 100_000

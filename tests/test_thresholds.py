@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import importlib
 import math
-import warnings
 
 import numpy as np
 import pytest
-
 import reference as ref
+from fast_paths import both_paths  # noqa: F401 - the fixture
+
 from logitnet import Sequential, losses, ops, optimizers
 from logitnet import model as model_mod
 from logitnet import training as training_mod
@@ -337,6 +337,7 @@ def _batch_logits(n, c, edge, dtype=np.float32):
     return z.astype(dtype), labels
 
 
+@pytest.mark.usefixtures("both_paths")  # the compiled kernel and NumPy's
 @pytest.mark.parametrize("n", [37, 32])
 @pytest.mark.parametrize("edge", ["inside_high", "at_high", "inside_low", "at_low"])
 def test_head_batch_on_both_sides_of_the_fast_range(monkeypatch, edge, n):
@@ -356,6 +357,7 @@ def test_head_batch_on_both_sides_of_the_fast_range(monkeypatch, edge, n):
     assert worst <= HALF, worst
 
 
+@pytest.mark.usefixtures("both_paths")  # the compiled kernel and NumPy's
 @pytest.mark.parametrize("case", ["float32", "float64", "weights", "no_grad", "one_hot", "sum"])
 def test_head_batch_conditions_of_the_fast_case(monkeypatch, case):
     calls = _head_spy(monkeypatch)

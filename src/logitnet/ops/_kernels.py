@@ -99,3 +99,35 @@ def rmsprop(w, g, v, mom, avg, backup, rho, one_minus_rho, eps, lr, momentum, us
             w[i] = w[i] - mm
         else:
             w[i] = w[i] - t
+
+
+@_jit
+def sparse_xent_in_range(z, y, scale, loss, grad, low, high):  # noqa: ANN001, ANN201
+    """softmax_xent.sparse_batch_in_range: float32 logits z (n, C) all in (low, high) and int labels
+    y (n,) give per-sample losses (n,) and scale·dloss/dz (n, C), from float64 exponentials without
+    the max shift, each value rounded once; False, writing nothing, when a logit leaves the range.
+    The sum of the other classes' terms runs in order (NumPy's in SIMD lanes): the float64 values
+    may differ in their last bits, the float32 results only where they sit on a rounding boundary."""
+    n, c = z.shape
+    for i in range(n):
+        for j in range(c):
+            v = z[i, j]
+            if not (v > low and v < high):  # NaN fails too
+                return False
+    e = np.empty(c)
+    for i in range(n):
+        yi = y[i]
+        others = 0.0
+        for j in range(c):
+            ej = np.exp(np.float64(z[i, j]))
+            e[j] = ej
+            if j != yi:
+                others += ej  # Σ_{j≠y} e_j, without e_y: 1 − p_y never cancels
+        e_y = e[yi]
+        total = others + e_y
+        loss[i] = np.log1p(others / e_y)
+        inv = scale / total
+        for j in range(c):
+            grad[i, j] = e[j] * inv
+        grad[i, yi] = -(others * inv)
+    return True
