@@ -222,3 +222,106 @@ def test_the_training_loss_kernel_matches_numpy_to_the_last_bit_almost_always(pa
     compiled, reference = np.concatenate(out["1"]), np.concatenate(out["0"])
     np.testing.assert_array_max_ulp(compiled, reference, maxulp=1)
     assert np.count_nonzero(compiled != reference) < len(reference) / 100_000
+
+
+def _stack(hidden, activation="relu", dtype="float32", use_bias=True, dropout=False, head="linear"):
+    layers = []
+    for units in hidden:
+        layers.append(ln.layers.Dense(units, activation, use_bias=use_bias))
+        if dropout:
+            layers.append(ln.layers.Dropout(0.5))
+    layers.append(ln.layers.Dense(4, head))
+    model = ln.Sequential(layers, seed=2, dtype=dtype)
+    model.compile("adam", "sparse_categorical_crossentropy" if head == "softmax" else
+                  ln.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.build((None, 30))
+    return model
+
+
+def _reference_logits(model, x):
+    """float64 products and sums, each layer's outputs rounded to the model's dtype (then ReLU)."""
+    a = x
+    for layer in [la for la in model.layers if isinstance(la, ln.layers.Dense)]:
+        z = a.astype(np.float64) @ layer.kernel.astype(np.float64)
+        if layer.use_bias:
+            z = z + layer.bias.astype(np.float64)
+        a = z.astype(model.dtype)
+        if layer is not model.layers[-1] and layer.activation_name == "relu":
+            a = np.maximum(a, 0)
+    return a
+
+
+@pytest.mark.parametrize(("hidden", "kwargs"), [
+    ((7, 5), {}), ((16,), {"use_bias": False}), ((9, 3), {"dropout": True}), ((6,), {"activation": "linear"}),
+    ((8, 8), {"head": "softmax"}), ((5,), {"dtype": "float64"}),
+])
+def test_inference_on_a_few_rows_runs_the_dense_stack_in_one_call(path, monkeypatch, hidden, kwargs):
+    path("1")
+    model = _stack(hidden, **kwargs)
+    x = np.random.default_rng(4).standard_normal((3, 30)).astype(model.dtype)
+    calls = []
+    kernels = fast.kernels()
+    real = kernels.dense_stack
+    monkeypatch.setattr(kernels, "dense_stack", lambda *a: (calls.append(len(a[0])), real(*a)))
+    got = model.predict_logits(x)
+    assert calls == [3]
+    want = _reference_logits(model, x)
+    if model.dtype == np.float32:
+        np.testing.assert_array_max_ulp(got, want, maxulp=1)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+    path("0")
+    np.testing.assert_allclose(model.predict_logits(x), got, rtol=1e-5, atol=1e-6)
+    path("1")
+    out = model(x)  # the output activation still applies (softmax here, or none)
+    np.testing.assert_allclose(np.asarray(out), model.outputs_from_logits(got), rtol=1e-6)
+
+
+def test_other_networks_and_many_rows_run_layer_by_layer(path, monkeypatch):
+    path("1")
+    kernels = fast.kernels()
+    monkeypatch.setattr(kernels, "dense_stack", None)  # a call would fail
+    x = np.random.default_rng(5).standard_normal((2, 30)).astype(np.float32)
+    assert _stack((6,), activation="tanh")._dense_stack is None
+    norm = ln.Sequential([ln.layers.Normalization(), ln.layers.Dense(3)], seed=0)
+    norm.compile("adam", ln.losses.SparseCategoricalCrossentropy(from_logits=True))
+    norm.build((None, 30))
+    assert norm._dense_stack is None
+    many = _stack((64,))
+    assert many._dense_stack is not None
+    many.predict_logits(np.zeros((1_000, 30), np.float32), batch_size=1_000)  # too many multiply-adds for one call
+    changed = _stack((6,))
+    changed.layers[0].activation = "sigmoid"  # after the plan was made: layer by layer again
+    z = changed.predict_logits(x)
+    a = 1 / (1 + np.exp(-(x.astype(np.float64) @ changed.layers[0].kernel + changed.layers[0].bias)))
+    np.testing.assert_allclose(z, a @ changed.layers[1].kernel + changed.layers[1].bias, rtol=1e-5)
+
+
+def test_the_dense_stack_kernel_lets_nan_through_as_numpy_does(path):
+    model = _stack((5,))
+    model.layers[0].kernel[3, 2] = np.nan
+    x = np.random.default_rng(6).standard_normal((1, 30)).astype(np.float32)
+    results = []
+    for setting in ("1", "0"):
+        path(setting)
+        results.append(model.predict_logits(x))
+    np.testing.assert_array_equal(np.isnan(results[0]), np.isnan(results[1]))
+    assert np.isnan(results[0]).all()
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("n", [1_000, 300_001])
+@pytest.mark.parametrize("at", [0, -1])
+def test_a_compiled_step_says_whether_every_new_weight_is_finite(path, name, n, at):
+    """fit skips its separate finiteness pass over the weights when the kernel has checked them."""
+    path("1")
+    opt = OPTIMIZERS[name]()
+    w, g = np.ones(n, np.float32), np.full(n, 0.5, np.float32)
+    opt.build(n, np.float32)
+    assert opt._step(w, g.copy(), np.empty_like(w)) is True
+    g[at] = np.inf
+    with np.errstate(all="ignore"):
+        assert opt._step(w, g, np.empty_like(w)) is False
+    assert not np.isfinite(w[at]) and np.isfinite(np.delete(w, at if at >= 0 else n - 1)).all()
+    path("0")
+    assert opt._step(np.ones(n, np.float32), np.ones(n, np.float32)) is None  # NumPy's step: not checked

@@ -200,8 +200,9 @@ class Optimizer:
         self._step(params, grads, backup)
 
     def _step(self, params: np.ndarray, grads: np.ndarray, backup: np.ndarray | None = None,
-              grads_as_scratch: bool = False) -> None:
+              grads_as_scratch: bool = False) -> bool | None:
         """apply() without its checks, for a caller that built the optimizer for these arrays.
+        Returns whether every new parameter is finite when the compiled path saw it (else None).
 
         grads_as_scratch=True lets the update overwrite grads once it has read them (each rule
         reads g before it writes its last scratch array): one array less passes through the cache.
@@ -211,8 +212,10 @@ class Optimizer:
         kernels = fast.for_dtype(self._dtype)
         update = None if kernels is None else self._fused(kernels, f)
         if update is not None:
-            self._fused_step(update, params, grads, backup)
-        elif n <= _CHUNK:
+            finite = self._fused_step(update, params, grads, backup)
+            self.iterations += 1
+            return finite
+        if n <= _CHUNK:
             if backup is not None:
                 np.copyto(backup, params)
             scratch = self._scratch[:-1] + [grads] if grads_as_scratch else self._scratch
@@ -231,20 +234,23 @@ class Optimizer:
 
             for_row_blocks(-(-n // _CHUNK), _CHUNK, work, _CHUNK, parallel_min=2 * _CHUNK)
         self.iterations += 1
+        return None
 
-    def _fused_step(self, update: Any, params: np.ndarray, grads: np.ndarray, backup: np.ndarray | None) -> None:
-        """`_step` on the compiled path: one pass per chunk, chunks shared among the ops' threads."""
+    def _fused_step(self, update: Any, params: np.ndarray, grads: np.ndarray, backup: np.ndarray | None) -> bool:
+        """`_step` on the compiled path: one pass per chunk, chunks shared among the ops' threads;
+        whether every new parameter is finite."""
         n, none = self._n, np.empty(0, self._dtype)
         if n <= _CHUNK:
-            update(params, grads, self._slots, none if backup is None else backup)
-            return
+            return not update(params, grads, self._slots, none if backup is None else backup)
+        bad = []
 
         def work(lo: int, hi: int) -> None:
             a, b = lo * _CHUNK, min(hi * _CHUNK, n)
-            update(params[a:b], grads[a:b], {k: v[a:b] for k, v in self._slots.items()},
-                   none if backup is None else backup[a:b])
+            bad.append(update(params[a:b], grads[a:b], {k: v[a:b] for k, v in self._slots.items()},
+                              none if backup is None else backup[a:b]))
 
         for_row_blocks(-(-n // _CHUNK), _CHUNK, work, _CHUNK, parallel_min=2 * _CHUNK)
+        return not any(bad)
 
     def _fused(self, kernels: Any, f: type) -> Any:
         """This rule's compiled kernel as update(w, g, slots, backup), its scalars bound (see
@@ -352,8 +358,8 @@ class SGD(Optimizer):
         lr, mu, momentum, nesterov = f(self.learning_rate), f(self.momentum), self.momentum != 0, self.nesterov
         none = np.empty(0, f)
 
-        def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> None:
-            kernels.sgd(w, g, slots.get("momentum", none), backup, lr, mu, momentum, nesterov)
+        def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> bool:
+            return kernels.sgd(w, g, slots.get("momentum", none), backup, lr, mu, momentum, nesterov)
 
         return update
 
@@ -407,8 +413,9 @@ class Adam(Optimizer):
         args = (f(1 - self.beta_1), f(1 - self.beta_2), self._alpha(f), f(self.epsilon), self.amsgrad)
         none = np.empty(0, f)
 
-        def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> None:
-            kernels.adam(w, g, slots["momentum"], slots["velocity"], slots.get("velocity_hat", none), backup, *args)
+        def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> bool:
+            return kernels.adam(w, g, slots["momentum"], slots["velocity"], slots.get("velocity_hat", none), backup,
+                                *args)
 
         return update
 
@@ -468,9 +475,9 @@ class RMSprop(Optimizer):
                 self.momentum > 0, self.centered)
         none = np.empty(0, f)
 
-        def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> None:
-            kernels.rmsprop(w, g, slots["velocity"], slots.get("momentum", none),
-                            slots.get("average_gradient", none), backup, *args)
+        def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> bool:
+            return kernels.rmsprop(w, g, slots["velocity"], slots.get("momentum", none),
+                                   slots.get("average_gradient", none), backup, *args)
 
         return update
 

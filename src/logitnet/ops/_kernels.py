@@ -16,30 +16,37 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 @_jit
 def sgd(w, g, m, backup, lr, mu, momentum, nesterov):
-    """Keras' SGD in place (optimizers.SGD._update): m = μm − ηg; w += m, or w += μm − ηg (Nesterov)."""
+    """Keras' SGD in place (optimizers.SGD._update): m = μm − ηg; w += m, or w += μm − ηg (Nesterov).
+    Returns whether a new weight is infinite or NaN."""
     copy = backup.size == w.size
+    bad = False
     for i in range(w.size):
         if copy:
             backup[i] = w[i]
         lr_g = g[i] * lr
         if not momentum:
-            w[i] = w[i] - lr_g
-            continue
-        mi = m[i] * mu
-        mi = mi - lr_g
-        m[i] = mi
-        if nesterov:
-            t = mi * mu
-            t = t - lr_g
-            w[i] = w[i] + t
+            wi = w[i] - lr_g
         else:
-            w[i] = w[i] + mi
+            mi = m[i] * mu
+            mi = mi - lr_g
+            m[i] = mi
+            if nesterov:
+                t = mi * mu
+                t = t - lr_g
+                wi = w[i] + t
+            else:
+                wi = w[i] + mi
+        w[i] = wi
+        bad |= (wi - wi) != 0  # NaN for inf and NaN; an OR keeps the loop vectorized
+    return bad
 
 
 @_jit
 def adam(w, g, m, v, v_hat, backup, one_minus_beta_1, one_minus_beta_2, alpha, eps, amsgrad):
-    """Keras' Adam in place (optimizers.Adam._update), AMSGrad's running maximum with `amsgrad`."""
+    """Keras' Adam in place (optimizers.Adam._update), AMSGrad's running maximum with `amsgrad`.
+    Returns whether a new weight is infinite or NaN."""
     copy = backup.size == w.size
+    bad = False
     for i in range(w.size):
         if copy:
             backup[i] = w[i]
@@ -63,13 +70,18 @@ def adam(w, g, m, v, v_hat, backup, one_minus_beta_1, one_minus_beta_2, alpha, e
         s = s + eps
         t = mi * alpha
         t = t / s
-        w[i] = w[i] - t
+        wi = w[i] - t
+        w[i] = wi
+        bad |= (wi - wi) != 0
+    return bad
 
 
 @_jit
 def rmsprop(w, g, v, mom, avg, backup, rho, one_minus_rho, eps, lr, momentum, use_momentum, centered):
-    """Keras' RMSprop in place (optimizers.RMSprop._update), centered and with momentum as asked."""
+    """Keras' RMSprop in place (optimizers.RMSprop._update), centered and with momentum as asked.
+    Returns whether a new weight is infinite or NaN."""
     copy = backup.size == w.size
+    bad = False
     for i in range(w.size):
         if copy:
             backup[i] = w[i]
@@ -96,13 +108,16 @@ def rmsprop(w, g, v, mom, avg, backup, rho, one_minus_rho, eps, lr, momentum, us
             mm = mom[i] * momentum
             mm = mm + t
             mom[i] = mm
-            w[i] = w[i] - mm
+            wi = w[i] - mm
         else:
-            w[i] = w[i] - t
+            wi = w[i] - t
+        w[i] = wi
+        bad |= (wi - wi) != 0
+    return bad
 
 
 @_jit
-def sparse_xent_in_range(z, y, scale, loss, grad, low, high):  # noqa: ANN001, ANN201
+def sparse_xent_in_range(z, y, scale, loss, grad, low, high):
     """softmax_xent.sparse_batch_in_range: float32 logits z (n, C) all in (low, high) and int labels
     y (n,) give per-sample losses (n,) and scale·dloss/dz (n, C), from float64 exponentials without
     the max shift, each value rounded once; False, writing nothing, when a logit leaves the range.
@@ -131,3 +146,46 @@ def sparse_xent_in_range(z, y, scale, loss, grad, low, high):  # noqa: ANN001, A
             grad[i, j] = e[j] * inv
         grad[i, yi] = -(others * inv)
     return True
+
+
+@_jit
+def dense_stack(x, params, starts, dims, biased, relu, out):
+    """Inference through a stack of Dense layers for a few rows x (n, dims[0]): layer l's kernel
+    (dims[l], dims[l + 1]) starts at params[starts[l]], its bias (dims[l + 1],) follows it when
+    biased[l], then ReLU when relu[l] (else linear). The last layer's outputs go to out (n, dims[-1]).
+
+    Each output sums its products in float64 (exact for float32 factors) and is rounded once to the
+    params' dtype: as accurate as a BLAS call, or more; the values may differ from NumPy's in the
+    last bits, as BLAS's own do between machines."""
+    n_layers = dims.size - 1
+    width = 0
+    for d in dims:
+        width = max(width, d)
+    a = np.empty(width, params.dtype)
+    b = np.empty(width, params.dtype)
+    acc = np.empty(width)
+    for i in range(x.shape[0]):
+        for k in range(dims[0]):
+            a[k] = x[i, k]
+        for layer in range(n_layers):
+            d_in, d_out, at = dims[layer], dims[layer + 1], starts[layer]
+            acc[:d_out] = 0.0
+            for k in range(d_in):
+                xk = np.float64(a[k])
+                w_k = params[at + k * d_out:at + (k + 1) * d_out]  # a slice: the loop vectorizes
+                for j in range(d_out):
+                    acc[j] += xk * w_k[j]
+            if biased[layer]:
+                bias = params[at + d_in * d_out:at + (d_in + 1) * d_out]
+                for j in range(d_out):
+                    acc[j] += bias[j]
+            for j in range(d_out):
+                b[j] = acc[j]  # the one rounding
+            if relu[layer]:
+                for j in range(d_out):
+                    v = b[j]
+                    if v < 0:  # NaN stays, as in np.maximum
+                        b[j] = 0
+            a, b = b, a
+        for j in range(dims[n_layers]):
+            out[i, j] = a[j]

@@ -1,0 +1,213 @@
+"""The compiled path (logitnet[fast], numba) against the NumPy path, and what compiling costs.
+
+Run:  python benchmarks/bench_fast.py [--rounds 5]
+
+1. JIT compile on first use: each kernel's first call in a fresh process with an empty numba cache
+   (NUMBA_CACHE_DIR in a temporary folder), then the same calls in a second process that finds the
+   kernels in that cache. Reported: the first call's time less the same call's steady time.
+2. Kernels against the NumPy path, interleaved round by round in one process, 1 thread: the
+   optimizer updates on W2a's 109,386 and W3's 1,863,690 float32 parameters, the training loss
+   kernel on (32, 10) and (256, 10) logits, and one-row inference on 784-25-15-10.
+Takes about a minute. Prints Markdown on stdout, progress on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+
+# The machines force older BLAS kernels through these; a benchmark measures without them.
+_BLAS_OVERRIDES = {var: os.environ.pop(var) for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+                   if var in os.environ}
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+_FIRST_USE = r"""
+import json, time, numpy as np
+t0 = time.perf_counter()
+import logitnet as ln
+from logitnet.ops import fast
+from logitnet.ops.softmax_xent import sparse_batch_in_range
+import_s = time.perf_counter() - t0
+
+def twice(fn):
+    t = time.perf_counter(); fn(); first = time.perf_counter() - t
+    t = time.perf_counter(); fn(); second = time.perf_counter() - t
+    return first - second
+
+t = time.perf_counter(); fast.kernels(); load_s = time.perf_counter() - t
+w, g = np.zeros(1000, np.float32), np.ones(1000, np.float32)
+adam, sgd, rms = ln.optimizers.Adam(), ln.optimizers.SGD(momentum=0.9), ln.optimizers.RMSprop()
+z = np.zeros((32, 10), np.float32); y = np.zeros(32, np.intp)
+loss, grad = np.empty(32, np.float32), np.empty((32, 10), np.float32)
+model = ln.Sequential([ln.layers.Dense(25, "relu"), ln.layers.Dense(15, "relu"), ln.layers.Dense(10)], seed=0)
+model.compile("adam", ln.losses.SparseCategoricalCrossentropy(from_logits=True))
+model.build((None, 784))
+x = np.zeros((1, 784), np.float32)
+out = {"import_s": import_s, "load_numba_s": load_s,
+       "adam_s": twice(lambda: adam.apply(w, g)), "sgd_s": twice(lambda: sgd.apply(w, g)),
+       "rmsprop_s": twice(lambda: rms.apply(w, g)),
+       "loss_s": twice(lambda: sparse_batch_in_range(z, y, 1 / 32, loss, grad)),
+       "dense_stack_s": twice(lambda: model.predict_logits(x)), "status": fast.status()}
+print(json.dumps(out))
+"""
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def first_use(cache: str) -> dict:
+    env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+    env.pop("LOGITNET_FAST", None)
+    done = subprocess.run([sys.executable, "-c", _FIRST_USE], env=env, capture_output=True, text=True,
+                          check=True, timeout=300)
+    return json.loads(done.stdout)
+
+
+def compile_table() -> list[str]:
+    with tempfile.TemporaryDirectory() as cache:
+        _log("[compile] a fresh process, empty cache")
+        cold = first_use(cache)
+        _log("[compile] a second process, the cache written by the first")
+        warm = first_use(cache)
+    keys = [("load_numba_s", "import numba and the kernels' module"), ("adam_s", "Adam, first step"),
+            ("sgd_s", "SGD with momentum, first step"), ("rmsprop_s", "RMSprop, first step"),
+            ("loss_s", "training loss kernel, first batch"), ("dense_stack_s", "one-row inference, first call")]
+    rows = ["| what | first process (compiles) s | second process (cache) s |", "|---|---|---|"]
+    for key, label in keys:
+        rows.append(f"| {label} | {cold[key]:.3f} | {warm[key]:.3f} |")
+    total_cold = sum(cold[k] for k, _ in keys)
+    total_warm = sum(warm[k] for k, _ in keys)
+    rows.append(f"| **all of them** | **{total_cold:.2f}** | **{total_warm:.3f}** |")
+    note = (f"Path: {cold['status']}. `import logitnet` alone took {cold['import_s']:.3f} s (numba is not "
+            "imported then). Each kernel compiles for one dtype on its first call; float64 compiles "
+            "again on first use.")
+    return rows + ["", note]
+
+
+def _interleave(contenders: dict[str, Callable[[], object]], rounds: int, calls: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for fn in contenders.values():
+        fn()
+    for r in range(rounds):
+        names = list(contenders)
+        names = names[r % len(names):] + names[:r % len(names)]
+        for name in names:
+            fn = contenders[name]
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            times[name].append((time.perf_counter() - start) / calls)
+    return times
+
+
+def _on_path(setting: str, fn: Callable[[], object]) -> Callable[[], object]:
+    from logitnet.ops import fast
+
+    def run() -> object:
+        os.environ[fast.ENV] = setting
+        fast.reset()
+        return fn()
+
+    return run
+
+
+def kernel_table(rounds: int) -> list[str]:
+    import logitnet as ln
+    from logitnet.ops import set_num_threads
+    from logitnet.ops.softmax_xent import sparse_batch_in_range
+
+    set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    rng = np.random.default_rng(0)
+    cases: list[tuple[str, Callable[[], object], int]] = []
+    for n, label in ((109_386, "W2a"), (1_863_690, "W3")):
+        g = rng.standard_normal(n).astype(np.float32)
+        for name, make in (("Adam", ln.optimizers.Adam), ("SGD momentum 0.9", lambda: ln.optimizers.SGD(momentum=0.9)),
+                           ("RMSprop", ln.optimizers.RMSprop)):
+            opt, w, backup = make(), np.zeros(n, np.float32), np.empty(n, np.float32)
+            opt.build(n, np.float32)
+            cases.append((f"{name}, {label}'s {n:,} parameters (with the backup copy)",
+                          lambda opt=opt, w=w, g=g, b=backup: opt._step(w, g, b), 200 if n < 10**6 else 10))
+    for rows in (32, 256):
+        z = (rng.standard_normal((rows, 10)) * 3).astype(np.float32)
+        y = rng.integers(0, 10, rows)
+        loss, grad = np.empty(rows, np.float32), np.empty((rows, 10), np.float32)
+        cases.append((f"training loss kernel, ({rows}, 10)",
+                      lambda z=z, y=y, loss=loss, grad=grad, rows=rows: sparse_batch_in_range(z, y, 1 / rows, loss, grad),
+                      2000))
+    model = ln.Sequential([ln.layers.Dense(25, "relu"), ln.layers.Dense(15, "relu"), ln.layers.Dense(10)], seed=0)
+    model.compile("adam", ln.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = rng.random((1, 784), dtype=np.float32)
+    model(x)
+    cases.append(("one row, model(x), 784-25-15-10", lambda: model(x), 5000))
+    rows_out = ["| operation | compiled µs | NumPy µs | NumPy ÷ compiled |", "|---|---|---|---|"]
+    for label, fn, calls in cases:
+        _log(f"[kernels] {label}")
+        t = _interleave({"compiled": _on_path("1", fn), "numpy": _on_path("0", fn)}, rounds, calls)
+        ratios = sorted(b / a for a, b in zip(t["compiled"], t["numpy"]))
+        rows_out.append(f"| {label} | {statistics.median(t['compiled']) * 1e6:.1f} | "
+                        f"{statistics.median(t['numpy']) * 1e6:.1f} | {statistics.median(ratios):.2f} "
+                        f"[{ratios[0]:.2f}-{ratios[-1]:.2f}] |")
+    os.environ.pop("LOGITNET_FAST", None)
+    note = (f"1 thread (logitnet's and BLAS's); median of {rounds} interleaved rounds, ratio median "
+            "[min-max] of same-round ratios. Each optimizer call includes the copy of the weights that "
+            "lets fit undo a step that diverged.")
+    return rows_out + ["", note]
+
+
+def machine() -> str:
+    import platform
+
+    import numba
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    blas = "threadpoolctl not installed"
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = "; ".join(f"{i['internal_api']} {i['version']} ({i.get('architecture')})" for i in threadpool_info()
+                         if i["user_api"] == "blas")
+    except ImportError:
+        pass
+    unset = ", ".join(f"{k}={v}" for k, v in _BLAS_OVERRIDES.items()) or "neither was set"
+    return (f"**Machine:** {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy "
+            f"{np.__version__}, numba {numba.__version__}; BLAS: {blas}. OPENBLAS_CORETYPE and "
+            f"OPENBLAS_L2_SIZE unset for this run ({unset}).")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    start = time.perf_counter()
+    print(f"## logitnet[fast] ({time.strftime('%Y-%m-%d')})\n\n{machine()}\n")
+    print("### 1. JIT compile on first use, and from the disk cache\n")
+    print("\n".join(compile_table()))
+    print("\n### 2. Compiled kernels against the NumPy path\n")
+    print("\n".join(kernel_table(args.rounds)))
+    print(f"\nCommand: python benchmarks/bench_fast.py --rounds {args.rounds}; the whole run took "
+          f"{time.perf_counter() - start:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()
