@@ -10,6 +10,7 @@ training loop is `training.py`; files are `saving.py`.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import numbers
 import threading
 import warnings
@@ -22,7 +23,15 @@ from . import activations, backend, keras_files, losses, optimizers, saving, tra
 from . import callbacks as callbacks_mod
 from . import metrics as metrics_mod
 from .head import Head
-from .layers import Dense, Dropout, Flatten, InputLayer, KerasInput, Layer, output_activation
+from .layers import (
+    Dense,
+    Dropout,
+    Flatten,
+    InputLayer,
+    KerasInput,
+    Layer,
+    output_activation,
+)
 from .layers.base import feature_shape, set_arrays
 from .ops import fast
 from .ops._core import all_finite
@@ -242,7 +251,7 @@ class Sequential:
         if not dense:
             return None
         dims.append(dense[-1].units)
-        macs = sum(a * b for a, b in zip(dims, dims[1:]))
+        macs = sum(a * b for a, b in itertools.pairwise(dims))
         return dense, names, (np.array(starts, np.int64), np.array(dims, np.int64), np.array(biased),
                               np.array(relu)), macs
 
