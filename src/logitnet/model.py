@@ -626,8 +626,9 @@ class Sequential:
             return stream.predict(self, x)
         features = self._features(x)
         size = max(_check_batch_size(batch_size), 1024)  # larger chunks are faster; memory stays bounded
-        return np.concatenate([self.outputs_from_logits(self._logits(features[i:i + size], training=False))
-                               for i in range(0, len(features), size)])
+        with training.inference_threads(self, min(size, len(features))):
+            return np.concatenate([self.outputs_from_logits(self._logits(features[i:i + size], training=False))
+                                   for i in range(0, len(features), size)])
 
     def predict_logits(self, x: object, batch_size: int | None = 32) -> np.ndarray:
         """The last layer's pre-activation outputs (n, units): the logits, whatever its activation
@@ -638,12 +639,15 @@ class Sequential:
             return stream.predict(self, x, logits=True)
         features = self._features(x)
         size = _check_batch_size(batch_size)
-        return np.concatenate([self._logits(features[i:i + size], training=False)
-                               for i in range(0, len(features), size)])
+        with training.inference_threads(self, min(size, len(features))):
+            return np.concatenate([self._logits(features[i:i + size], training=False)
+                                   for i in range(0, len(features), size)])
 
     def predict_on_batch(self, x: object) -> np.ndarray:
         """Outputs for one batch (n, units)."""
-        return self.outputs_from_logits(self._logits(self._features(x), training=False))
+        features = self._features(x)
+        with training.inference_threads(self, len(features)):
+            return self.outputs_from_logits(self._logits(features, training=False))
 
     def __call__(self, x: object, training: bool = False) -> Tensor:
         """The model's outputs for x (n, *features) -> (n, units) as a Tensor (`.numpy()` works);

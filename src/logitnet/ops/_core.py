@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -76,8 +77,17 @@ _threads: int | None = None
 _CPUS = os.cpu_count() or 1
 
 
+_cap: int | None = None  # a temporary ceiling (fit's, when other processes keep cores busy)
+
+
 def num_threads() -> int:
-    """Threads used for large batches: LOGITNET_NUM_THREADS, else min(2, cpu count)."""
+    """Threads used for large batches: LOGITNET_NUM_THREADS, else min(2, cpu count); never more
+    than fit's ceiling while it trains on a machine whose other processes keep cores busy."""
+    chosen = _chosen_threads()
+    return chosen if _cap is None else min(chosen, _cap)
+
+
+def _chosen_threads() -> int:
     if _threads is not None:
         return _threads
     env = os.environ.get("LOGITNET_NUM_THREADS")
@@ -211,6 +221,77 @@ def all_finite(a: np.ndarray) -> bool:
     return bool(np.isfinite(square)) or bool(np.isfinite(flat).all())
 
 
+@contextlib.contextmanager
+def threads_at_most(limit: int) -> Iterator[None]:
+    """Cap the row-parallel ops' threads at `limit` inside the block (for the whole process)."""
+    global _cap
+    previous, _cap = _cap, limit if _cap is None else min(_cap, limit)
+    try:
+        yield
+    finally:
+        _cap = previous
+
+
+class CpuWatch:
+    """How many cores other processes kept busy since the last look: the machine's busy time
+    (/proc/stat, hypervisor steal included) less this process's own CPU time. Linux only."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 own_times: Callable[[], os.times_result] = os.times) -> None:
+        self._clock, self._own_times = clock, own_times
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._last = self._sample()
+        self._estimate: float | None = None
+
+    @staticmethod
+    def _machine_busy_jiffies() -> int | None:
+        try:
+            with open("/proc/stat", "rb") as f:
+                fields = [int(v) for v in f.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        if len(fields) < 8:
+            return None
+        user, nice, system, idle, iowait, irq, softirq, steal = fields
+        return user + nice + system + irq + softirq + steal
+
+    def _sample(self) -> tuple[float, int | None, float]:
+        own = self._own_times()
+        return self._clock(), self._machine_busy_jiffies(), own.user + own.system
+
+    def others(self, min_interval_s: float = 0.1) -> float | None:
+        """Cores' worth of other processes' CPU use over the last interval of at least
+        `min_interval_s` (shorter ones hold too few clock ticks to tell): a look that comes sooner
+        returns the last estimate and lets the interval go on. None when unknown."""
+        now = self._sample()
+        (t0, busy0, own0), (t1, busy1, own1) = self._last, now
+        if busy0 is None or busy1 is None:
+            return None
+        if t1 - t0 >= min_interval_s and t1 > t0:
+            self._estimate = max(0.0, ((busy1 - busy0) / self._tick - (own1 - own0)) / (t1 - t0))
+            self._last = now
+        return self._estimate
+
+
+_watch: CpuWatch | None = None
+
+
+def free_cores(probe_s: float = 0.05) -> int | None:
+    """Cores that other processes left free, by their CPU use over the last 0.1 s or more (the
+    first call watches for `probe_s`); None where that cannot be told (no /proc/stat). A core
+    counts as busy when others used at least 0.6 of one."""
+    global _watch
+    if _watch is None:
+        _watch = CpuWatch()
+        time.sleep(probe_s)
+        others = _watch.others(min_interval_s=0.0)
+    else:
+        others = _watch.others()
+    if others is None:
+        return None
+    return max(1, _CPUS - int(others + 0.4))
+
+
 _blas_controller: object = None  # threadpoolctl's ThreadpoolController, made when first needed
 _modules_seen = [0]
 
@@ -229,6 +310,7 @@ def blas_threads_at_most(limit: int) -> Iterator[None]:
     """Cap the BLAS library's threads at `limit` inside the block, then restore them.
 
     Uses threadpoolctl when it is installed (scikit-learn brings it); without it, does nothing.
+    Never raises the count above what the library has now (a user's own setting stays a ceiling).
     Small GEMMs gain little from a second BLAS thread, and its spinning between calls slows the
     NumPy work on the other core (measured: Adam on W2a's parameters 40% slower).
     """
@@ -243,6 +325,10 @@ def blas_threads_at_most(limit: int) -> Iterator[None]:
     elif _blas_controller and _blas_controller.lib_controllers and _new_libraries_loaded():
         _blas_controller = _blas_controller.__class__()  # a BLAS loaded since (SciPy's, torch's): cap it too
     if not _blas_controller:
+        yield
+        return
+    now = [lib.num_threads for lib in _blas_controller.lib_controllers if lib.user_api == "blas"]
+    if not now or limit >= max(now):
         yield
         return
     with _blas_controller.limit(limits=limit, user_api="blas"):
