@@ -35,6 +35,7 @@ def _bce_cases():
             yield pytest.param(dtype, name, id=f"{dtype.__name__}-{name}")
 
 
+@pytest.mark.usefixtures("both_paths")  # the compiled kernel and NumPy's
 @pytest.mark.parametrize("dtype,regime", list(_softmax_cases()))
 def test_softmax_family_matches_mpmath(dtype, regime):
     z, labels = regimes.softmax_regimes(dtype)[regime]

@@ -325,3 +325,28 @@ def test_a_compiled_step_says_whether_every_new_weight_is_finite(path, name, n, 
     assert not np.isfinite(w[at]) and np.isfinite(np.delete(w, at if at >= 0 else n - 1)).all()
     path("0")
     assert opt._step(np.ones(n, np.float32), np.ones(n, np.float32)) is None  # NumPy's step: not checked
+
+
+def test_the_small_softmax_kernel_matches_numpy_and_hands_odd_rows_back(path, monkeypatch):
+    """The compiled softmax of a few float32 rows sums in order (NumPy in SIMD lanes): within 1 ulp
+    of NumPy's, nearly always equal; a row NumPy's fast path cannot do exactly goes to the exact path."""
+    rng = np.random.default_rng(12)
+    batches = [(rng.standard_normal((int(rng.integers(1, 9)), int(rng.integers(2, 30))))
+                * rng.choice([0.01, 1, 10, 60])).astype(np.float32) for _ in range(2_000)]
+    out = {}
+    for setting in ("1", "0"):
+        path(setting)
+        out[setting] = np.concatenate([ln.ops.softmax(z).ravel() for z in batches])
+    np.testing.assert_array_max_ulp(out["1"], out["0"], maxulp=1)
+    assert np.count_nonzero(out["1"] != out["0"]) < len(out["0"]) / 100_000
+    path("1")
+    calls = []
+    real = fast.kernels().softmax_rows
+    monkeypatch.setattr(fast.kernels(), "softmax_rows", lambda *a: (calls.append(1), real(*a))[1])
+    odd = np.array([[0.0, 1.0], [np.inf, 0.0], [-800.0, -801.0]], np.float32)
+    np.testing.assert_array_equal(ln.ops.softmax(odd)[1], [1.0, 0.0])
+    np.testing.assert_allclose(ln.ops.softmax(odd)[2], [1 / (1 + np.exp(-1)), np.exp(-1) / (1 + np.exp(-1))],
+                               rtol=1e-6)
+    assert calls == [1, 1]  # tried, then handed back
+    ln.ops.softmax(np.zeros((1, 5_000), np.float32))  # too large for one call
+    assert calls == [1, 1]

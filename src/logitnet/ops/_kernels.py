@@ -189,3 +189,24 @@ def dense_stack(x, params, starts, dims, biased, relu, out):
             a, b = b, a
         for j in range(dims[n_layers]):
             out[i, j] = a[j]
+
+
+@_jit
+def softmax_rows(z, out, min_total, max_total):
+    """softmax.softmax's unshifted fast path for float32 rows z (n, C): float64 exponentials, each
+    row times the reciprocal of its in-order sum, rounded once into out (n, C). False (out then
+    partly written) when a row's sum leaves [min_total, max_total): the exact path takes over."""
+    n, c = z.shape
+    e = np.empty(c)
+    for i in range(n):
+        total = 0.0
+        for j in range(c):
+            ej = np.exp(np.float64(z[i, j]))
+            e[j] = ej
+            total += ej
+        if not (total >= min_total and total < max_total):  # NaN fails too
+            return False
+        inv = 1.0 / total
+        for j in range(c):
+            out[i, j] = e[j] * inv
+    return True

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import fast
 from ._core import (
     EXACT_BLOCK_ELEMENTS,
     F64,
@@ -35,6 +36,9 @@ from ._core import (
 # below 2**-322, far under float32's range, and no ratio of terms can overflow.
 _FAST_MIN_TERM = 2.0**-700
 _FAST_MAX_SUM = 2.0**300
+# Softmax of at most this many float32 elements takes the compiled kernel (logitnet[fast]) when
+# installed: below it NumPy's calls cost more than the arithmetic.
+_COMPILED_MAX = 1 << 12
 
 
 @dataclass
@@ -166,6 +170,10 @@ def softmax(x: object, axis: int = -1) -> np.ndarray:
     out = np.empty((n, width), dtype)
     if width == 0 or n == 0:
         return back(out)
+    if dtype == np.float32 and n * width <= _COMPILED_MAX:
+        kernels = fast.kernels()  # a few rows (model(x)): one compiled call, the same arithmetic
+        if kernels is not None and kernels.softmax_rows(z, out, _FAST_MIN_TERM, _FAST_MAX_SUM):
+            return back(out)
 
     def work(lo: int, hi: int) -> None:
         zb = z[lo:hi]
