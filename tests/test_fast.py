@@ -171,7 +171,7 @@ def test_numba_loads_on_first_use_and_a_second_process_reads_the_disk_cache(tmp_
     assert any((tmp_path / "cache").rglob("*.nbi"))
 
 
-def test_the_command_line_says_which_path_runs(path, capsys):
+def test_the_command_line_says_which_path_runs(path, capsys, tmp_path):
     from logitnet.cli import main
 
     path("0")
@@ -180,6 +180,11 @@ def test_the_command_line_says_which_path_runs(path, capsys):
     path("1")
     assert main(["numerics"]) == 0
     assert f"on (numba {numba.__version__})" in capsys.readouterr().out
+    model = _stack((3,))
+    model.save(str(tmp_path / "m.logitnet"))
+    assert main(["info", str(tmp_path / "m.logitnet")]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(
+        f"Compiled kernels (logitnet[fast]): on (numba {numba.__version__}); LOGITNET_FAST=0 turns them off")
 
 
 def test_amsgrad_keeps_a_nan_maximum_as_numpy_does(path):
