@@ -107,3 +107,45 @@ def test_repr_and_lookups():
 def test_a_bad_hyperparameter_is_named(make, name):
     with pytest.raises(ValueError, match=rf"^{name} must "):
         make()
+
+
+@pytest.mark.parametrize(("make", "slot"), [
+    (lambda: SGD(0.1, momentum=0.9), "momentum"),
+    (lambda: Adam(0.1), "momentum"), (lambda: Adam(0.1), "velocity"),
+    (lambda: RMSprop(0.1), "velocity"), (lambda: RMSprop(0.1, momentum=0.9), "momentum"),
+    (lambda: RMSprop(0.1, centered=True), "average_gradient"),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_subnormal_slots_are_flushed_to_zero(make, slot, dtype):
+    """A slot whose gradient stays 0 decays into the subnormal range, where (0 − m)·(1 − β) rounds
+    to 0 and it would stay, slowing every later step: on the first step (and every FLUSH_EVERY) it
+    becomes 0 (sign kept), as in TensorFlow's CPU kernels; normal values, inf and NaN are not."""
+    opt = make()
+    n = 7
+    opt.build(n, dtype)
+    state = opt.get_state()
+    tiny = np.finfo(dtype).tiny
+    values = np.array([tiny / 4, -tiny / 8, tiny * 4, -1.0, np.inf, np.nan, tiny * 0.999], dtype)
+    if slot == "velocity":  # a velocity is never negative
+        values = np.abs(values)
+    state[slot] = values.copy()
+    opt.set_state(state)
+    with np.errstate(all="ignore"):
+        opt.apply(np.zeros(n, dtype), np.zeros(n, dtype))
+    got = opt.get_state()[slot]
+    assert got[0] == 0 and got[1] == 0 and got[6] == 0  # just below the smallest normal: flushed too
+    assert np.signbit(got[1]) == (slot != "velocity")  # -tiny/8 -> -0.0
+    assert got[2] != 0 and abs(got[2]) >= tiny  # 4·tiny decays by at most 0.9 per step: still normal
+    assert got[3] != 0 and not np.isfinite(got[4]) and np.isnan(got[5])  # (Adam's inf − inf is NaN)
+
+
+@pytest.mark.parametrize("iterations, flushed", [(0, True), (1, False), (15, False), (16, True), (32, True)])
+def test_slots_are_flushed_every_flush_every_steps(iterations, flushed):
+    assert optimizers.FLUSH_EVERY == 16
+    opt = SGD(0.1, momentum=0.9)
+    opt.build(2, np.float32)
+    tiny = np.finfo(np.float32).tiny
+    opt.set_state({"iterations": np.array(iterations), "momentum": np.array([tiny / 4, 1.0], np.float32)})
+    opt.apply(np.zeros(2, np.float32), np.zeros(2, np.float32))
+    m = opt.get_state()["momentum"]
+    assert (m[0] == 0) == flushed and m[1] == np.float32(0.9)

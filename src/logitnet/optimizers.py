@@ -31,6 +31,31 @@ _CHUNK = 1 << 17  # elements per chunk of the flat parameter vector (measured be
 _KERAS_INERT = {"weight_decay": None, "clipnorm": None, "clipvalue": None, "global_clipnorm": None,
                 "use_ema": False, "ema_overwrite_frequency": None, "loss_scale_factor": None,
                 "gradient_accumulation_steps": None}
+# Every this many steps (from the first), the slots' subnormal values are set to 0; see _flush.
+FLUSH_EVERY = 16
+# Per float size: the unsigned view, its magnitude bits, and the largest subnormal's bits.
+_SUBNORMAL_BITS = {2: (np.uint16, 0x7FFF, 0x03FF), 4: (np.uint32, 0x7FFF_FFFF, 0x007F_FFFF),
+                   8: (np.uint64, 0x7FFF_FFFF_FFFF_FFFF, 0x000F_FFFF_FFFF_FFFF)}
+
+
+def _flush(slot: np.ndarray, scratch: np.ndarray) -> None:
+    """Set the slot's subnormal values to 0 (sign kept), in place, as TensorFlow's CPU kernels do.
+
+    A slot whose gradient stays 0 (a dead ReLU unit's weights) decays into the subnormal range and
+    stays there ((0 − m)·(1 − β) rounds to 0), and arithmetic on subnormals is many times slower
+    (measured: an Adam step on 109,386 parameters, 79,386 of them subnormal, 780 µs against 57).
+    The optimizers do this every FLUSH_EVERY steps, on both paths alike: a value is subnormal for
+    at most that many steps, and the test (integer passes on the bits, about 30 µs for 10⁵
+    float32) is paid once in that many. `scratch`, like slot, is overwritten.
+    """
+    if not slot.size:
+        return
+    kind, magnitude, largest = _SUBNORMAL_BITS[slot.itemsize]
+    bits = scratch.view(kind)
+    np.bitwise_and(slot.view(kind), kind(magnitude), out=bits)
+    bits -= kind(1)  # 0 wraps round to the largest integer: zeros are not subnormal
+    if bits.min() < largest:  # some 0 < |x| < tiny
+        slot[bits < largest] *= 0
 
 
 def _real(value: object, name: str) -> float:
@@ -257,6 +282,15 @@ class Optimizer:
         _kernels); None where there is none (a rule defined only by `_update` runs in NumPy)."""
         return None
 
+    def _flushing(self) -> bool:
+        """Whether this step sets the slots' subnormal values to 0 (see _flush)."""
+        return self.iterations % FLUSH_EVERY == 0
+
+    def _flush_below(self, f: type) -> Any:
+        """The compiled kernels' threshold: slot values below it in magnitude become 0 (the
+        smallest normal number on a flushing step, else 0: nothing)."""
+        return f(np.finfo(f).tiny) if self._flushing() else f(0)
+
     def _update(self, w: np.ndarray, g: np.ndarray, f: type, slots: dict[str, np.ndarray],
                 scratch: list[np.ndarray]) -> None:
         """The update on aligned slices of params, grads, slots and scratch."""
@@ -347,6 +381,8 @@ class SGD(Optimizer):
         mu, m = f(self.momentum), slots["momentum"]
         np.multiply(m, mu, out=m)
         m -= lr_g
+        if self._flushing():
+            _flush(m, tmp if self.nesterov else lr_g)  # lr_g is not read again without Nesterov
         if self.nesterov:  # w += μ·m_new − η·g
             np.multiply(m, mu, out=tmp)
             tmp -= lr_g
@@ -356,10 +392,10 @@ class SGD(Optimizer):
 
     def _fused(self, kernels: Any, f: type) -> Any:
         lr, mu, momentum, nesterov = f(self.learning_rate), f(self.momentum), self.momentum != 0, self.nesterov
-        none = np.empty(0, f)
+        none, tiny = np.empty(0, f), self._flush_below(f)
 
         def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> bool:
-            return kernels.sgd(w, g, slots.get("momentum", none), backup, lr, mu, momentum, nesterov)
+            return kernels.sgd(w, g, slots.get("momentum", none), backup, lr, mu, momentum, nesterov, tiny)
 
         return update
 
@@ -395,6 +431,9 @@ class Adam(Optimizer):
         s -= v
         s *= f(1 - self.beta_2)
         v += s
+        if self._flushing():
+            _flush(m, s)
+            _flush(v, s)
         if self.amsgrad:
             v = np.maximum(slots["velocity_hat"], v, out=slots["velocity_hat"])
         np.sqrt(v, out=s)
@@ -410,7 +449,8 @@ class Adam(Optimizer):
         return f(self.learning_rate) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
 
     def _fused(self, kernels: Any, f: type) -> Any:
-        args = (f(1 - self.beta_1), f(1 - self.beta_2), self._alpha(f), f(self.epsilon), self.amsgrad)
+        args = (f(1 - self.beta_1), f(1 - self.beta_2), self._alpha(f), f(self.epsilon), self.amsgrad,
+                self._flush_below(f))
         none = np.empty(0, f)
 
         def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> bool:
@@ -449,11 +489,16 @@ class RMSprop(Optimizer):
         np.multiply(g, g, out=s)
         s *= one_minus_rho
         v += s
+        flushing = self._flushing()
+        if flushing:
+            _flush(v, s)
         if self.centered:  # denominator v − ḡ² + ε, with ḡ the running mean of g
             avg = slots["average_gradient"]
             avg *= rho
             np.multiply(g, one_minus_rho, out=s)
             avg += s
+            if flushing:
+                _flush(avg, s)
             np.multiply(avg, avg, out=s)
             np.subtract(v, s, out=s)
             s += f(self.epsilon)
@@ -466,13 +511,15 @@ class RMSprop(Optimizer):
             mom = slots["momentum"]
             mom *= f(self.momentum)
             mom += t
+            if flushing:
+                _flush(mom, s)  # s (the denominator) is not read again
             w -= mom
         else:
             w -= t
 
     def _fused(self, kernels: Any, f: type) -> Any:
         args = (f(self.rho), f(1 - self.rho), f(self.epsilon), f(self.learning_rate), f(self.momentum),
-                self.momentum > 0, self.centered)
+                self.momentum > 0, self.centered, self._flush_below(f))
         none = np.empty(0, f)
 
         def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> bool:

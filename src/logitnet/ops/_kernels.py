@@ -15,11 +15,12 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
-def sgd(w, g, m, backup, lr, mu, momentum, nesterov):
+def sgd(w, g, m, backup, lr, mu, momentum, nesterov, tiny):
     """Keras' SGD in place (optimizers.SGD._update): m = μm − ηg; w += m, or w += μm − ηg (Nesterov).
     Returns whether a new weight is infinite or NaN."""
     copy = backup.size == w.size
     bad = False
+    zero = tiny - tiny  # 0 in the slots' dtype
     for i in range(w.size):
         if copy:
             backup[i] = w[i]
@@ -29,6 +30,8 @@ def sgd(w, g, m, backup, lr, mu, momentum, nesterov):
         else:
             mi = m[i] * mu
             mi = mi - lr_g
+            if abs(mi) < tiny:  # optimizers._flush: subnormal slots become 0
+                mi = mi * zero  # its sign kept, as NumPy's slot * 0
             m[i] = mi
             if nesterov:
                 t = mi * mu
@@ -42,11 +45,12 @@ def sgd(w, g, m, backup, lr, mu, momentum, nesterov):
 
 
 @_jit
-def adam(w, g, m, v, v_hat, backup, one_minus_beta_1, one_minus_beta_2, alpha, eps, amsgrad):
+def adam(w, g, m, v, v_hat, backup, one_minus_beta_1, one_minus_beta_2, alpha, eps, amsgrad, tiny):
     """Keras' Adam in place (optimizers.Adam._update), AMSGrad's running maximum with `amsgrad`.
     Returns whether a new weight is infinite or NaN."""
     copy = backup.size == w.size
     bad = False
+    zero = tiny - tiny  # 0 in the slots' dtype
     for i in range(w.size):
         if copy:
             backup[i] = w[i]
@@ -54,11 +58,15 @@ def adam(w, g, m, v, v_hat, backup, one_minus_beta_1, one_minus_beta_2, alpha, e
         s = gi - m[i]
         s = s * one_minus_beta_1
         mi = m[i] + s
+        if abs(mi) < tiny:  # optimizers._flush: subnormal slots become 0
+            mi = mi * zero  # its sign kept, as NumPy's slot * 0
         m[i] = mi
         s = gi * gi
         s = s - v[i]
         s = s * one_minus_beta_2
         vi = v[i] + s
+        if abs(vi) < tiny:
+            vi = vi * zero  # its sign kept, as NumPy's slot * 0
         v[i] = vi
         if amsgrad:
             h = v_hat[i]
@@ -77,11 +85,12 @@ def adam(w, g, m, v, v_hat, backup, one_minus_beta_1, one_minus_beta_2, alpha, e
 
 
 @_jit
-def rmsprop(w, g, v, mom, avg, backup, rho, one_minus_rho, eps, lr, momentum, use_momentum, centered):
+def rmsprop(w, g, v, mom, avg, backup, rho, one_minus_rho, eps, lr, momentum, use_momentum, centered, tiny):
     """Keras' RMSprop in place (optimizers.RMSprop._update), centered and with momentum as asked.
     Returns whether a new weight is infinite or NaN."""
     copy = backup.size == w.size
     bad = False
+    zero = tiny - tiny  # 0 in the slots' dtype
     for i in range(w.size):
         if copy:
             backup[i] = w[i]
@@ -90,11 +99,15 @@ def rmsprop(w, g, v, mom, avg, backup, rho, one_minus_rho, eps, lr, momentum, us
         s = gi * gi
         s = s * one_minus_rho
         vi = vi + s
+        if abs(vi) < tiny:  # optimizers._flush: subnormal slots become 0
+            vi = vi * zero  # its sign kept, as NumPy's slot * 0
         v[i] = vi
         if centered:
             a = avg[i] * rho
             s = gi * one_minus_rho
             a = a + s
+            if abs(a) < tiny:
+                a = a * zero  # its sign kept, as NumPy's slot * 0
             avg[i] = a
             s = a * a
             s = vi - s
@@ -107,6 +120,8 @@ def rmsprop(w, g, v, mom, avg, backup, rho, one_minus_rho, eps, lr, momentum, us
         if use_momentum:
             mm = mom[i] * momentum
             mm = mm + t
+            if abs(mm) < tiny:
+                mm = mm * zero  # its sign kept, as NumPy's slot * 0
             mom[i] = mm
             wi = w[i] - mm
         else:
