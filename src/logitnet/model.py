@@ -10,7 +10,6 @@ training loop is `training.py`; files are `saving.py`.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import numbers
 import threading
 import warnings
@@ -22,27 +21,20 @@ import numpy as np
 from . import activations, backend, keras_files, losses, optimizers, saving, training
 from . import callbacks as callbacks_mod
 from . import metrics as metrics_mod
+from .dense_stack import DenseStack
 from .head import Head
 from .layers import (
     Dense,
-    Dropout,
-    Flatten,
     InputLayer,
     KerasInput,
     Layer,
     output_activation,
 )
 from .layers.base import feature_shape, set_arrays
-from .ops import fast
 from .ops._core import all_finite
 from .params import FlatParameters
 from .tensor import SymbolicTensor, Tensor
 from .training import DivergenceWarning
-
-# Inference of at most this many multiply-adds (rows × the net's) runs a plain Dense stack in one
-# compiled call (logitnet[fast]): below it the per-layer calls cost more than the arithmetic
-# (measured: 784-25-15-10, one row 10.7 µs against 17.1; two rows 16.0 against 18.4; four, slower).
-_FEW_MACS = 48_000
 
 
 class Sequential:
@@ -74,7 +66,7 @@ class Sequential:
         self.diverged: str | None = None  # why the last training step was refused, if it was
         self._backup: np.ndarray | None = None
         self._steps: list[tuple[Layer, dict, dict, bool]] = []
-        self._dense_stack: tuple | None = None  # see _dense_stack_plan
+        self._dense_stack: DenseStack | None = None  # the compiled few-rows inference, when it applies
         self._output: tuple[str, dict] = ("linear", {})
         self._make_locks()
         for layer in layers or []:
@@ -228,47 +220,7 @@ class Sequential:
                 steps.append((layer, {}, {}, need_input_grad))
         self._steps = steps
         self._logits_shape = body[-1].out_shape if body else self.in_shape
-        self._dense_stack = self._dense_stack_plan()
-
-    def _dense_stack_plan(self) -> tuple | None:
-        """When inference is a plain stack of Dense layers with ReLU or no activation (Dropout
-        passes rows through, a Flatten before them reshapes them): the layers, their activations now, the compiled few-rows kernel's
-        arguments (ops._kernels.dense_stack) and the multiply-adds per row; else None."""
-        start_of = {id(layer): sl.start for layer, sl in zip(self._flat.layers, self._flat.slices)}
-        dense, names, starts, dims, biased, relu = [], [], [], [], [], []
-        for layer, forward_kwargs, _, _ in self._steps:
-            if isinstance(layer, Dropout) or (isinstance(layer, Flatten) and not dense):
-                continue
-            name = layer.activation_name if isinstance(layer, Dense) else None
-            if name not in ("relu", "linear") and forward_kwargs.get("activate", True):
-                return None
-            dense.append(layer)
-            names.append(name)
-            starts.append(start_of[id(layer)])
-            dims.append(layer.in_shape[0])
-            biased.append(layer.use_bias)
-            relu.append(name == "relu" and forward_kwargs["activate"])
-        if not dense:
-            return None
-        dims.append(dense[-1].units)
-        macs = sum(a * b for a, b in itertools.pairwise(dims))
-        return dense, names, (np.array(starts, np.int64), np.array(dims, np.int64), np.array(biased),
-                              np.array(relu)), macs
-
-    def _few_rows_logits(self, x: np.ndarray) -> np.ndarray | None:
-        """Inference logits (n, units) for a few checked rows x in one compiled call, or None where
-        the compiled path does not apply (then the layers run one by one)."""
-        plan = self._dense_stack
-        kernels = None if plan is None else fast.for_dtype(self.dtype)
-        if kernels is None:
-            return None
-        layers, names, args, _ = plan
-        for layer, name in zip(layers, names):
-            if layer.activation_name != name:  # changed since the plan was made
-                return None
-        out = np.empty((len(x), layers[-1].units), self.dtype)
-        kernels.dense_stack(x.reshape(len(x), -1), self._flat.params, *args, out)
-        return out
+        self._dense_stack = DenseStack.plan(steps, self._flat)
 
     @property
     def params(self) -> np.ndarray:
@@ -505,8 +457,8 @@ class Sequential:
     def _logits(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         """Logits (n, units) for x (n, *features). Training passes reuse the layers' work buffers and
         keep what backward needs; training=False passes share nothing, so threads may run them at once."""
-        if not training and self._dense_stack is not None and len(x) * self._dense_stack[3] <= _FEW_MACS:
-            z = self._few_rows_logits(x)
+        if not training and self._dense_stack is not None:
+            z = self._dense_stack.logits(x, self._flat.params)
             if z is not None:
                 return z
         a = x
