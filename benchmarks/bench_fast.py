@@ -32,6 +32,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_training import _log, machine_facts  # the shared machine line and progress
+
 _FIRST_USE = r"""
 import json, time, numpy as np
 t0 = time.perf_counter()
@@ -61,10 +64,6 @@ out = {"import_s": import_s, "load_numba_s": load_s,
        "dense_stack_s": twice(lambda: model.predict_logits(x)), "status": fast.status()}
 print(json.dumps(out))
 """
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def first_use(cache: str) -> dict:
@@ -216,8 +215,8 @@ def busy_table() -> list[str]:
             if hog is not None:
                 hog.kill()
                 hog.wait()
-    rows = ["| workload | idle, 1 thread s | idle, 2 threads s | busy, 1 thread s | busy, 2 threads s | "
-            "busy: 2 threads ÷ 1 thread |", "|---|---|---|---|---|---|"]
+    rows = [("| workload | idle, 1 thread s | idle, 2 threads s | busy, 1 thread s | busy, 2 threads s | "
+             "busy: 2 threads ÷ 1 thread |"), "|---|---|---|---|---|---|"]
     for name in results[False, 1]:
         one, two = results[True, 1][name], results[True, 2][name]
         rows.append(f"| {name} | {results[False, 1][name]:.4g} | {results[False, 2][name]:.4g} | {one:.4g} | "
@@ -230,28 +229,11 @@ def busy_table() -> list[str]:
 
 
 def machine() -> str:
-    import platform
-
     import numba
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    blas = "threadpoolctl not installed"
-    try:
-        from threadpoolctl import threadpool_info
-
-        blas = "; ".join(f"{i['internal_api']} {i['version']} ({i.get('architecture')})" for i in threadpool_info()
-                         if i["user_api"] == "blas")
-    except ImportError:
-        pass
     unset = ", ".join(f"{k}={v}" for k, v in _BLAS_OVERRIDES.items()) or "neither was set"
-    return (f"**Machine:** {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy "
-            f"{np.__version__}, numba {numba.__version__}; BLAS: {blas}. OPENBLAS_CORETYPE and "
-            f"OPENBLAS_L2_SIZE unset for this run ({unset}).")
+    return (f"{machine_facts()} numba {numba.__version__}. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE "
+            f"unset for this run ({unset}).")
 
 
 def main() -> None:

@@ -6,19 +6,13 @@ from __future__ import annotations
 import csv
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_runs import kill_after_first_checkpoint
+from cli_runs import assert_a_killed_run_resumes_to_the_same_file, run
 
 from logitnet import datasets
-
-
-def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "logitnet", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, env=env)
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
@@ -249,14 +243,8 @@ def test_plots_without_matplotlib_say_how_to_install_it(work, tmp_path):
 
 
 def test_a_killed_run_resumes_to_the_same_model_file(work):
-    args = ["train", "--seed", "3", "--epochs", "12", "--layers", "256,256", "--quiet"]
-    assert run(*args, "--out", "whole.logitnet", cwd=work).returncode == 0
+    assert_a_killed_run_resumes_to_the_same_file(
+        ["train", "--seed", "3", "--epochs", "12", "--layers", "256,256", "--quiet"], work)
     ckpt = work / "cut.logitnet.checkpoint"
-    kill_after_first_checkpoint([*args, "--out", "cut.logitnet"], work, ckpt)
-    assert ckpt.exists() and not (work / "cut.logitnet").exists()
-    resumed = run("train", "--resume", str(ckpt), "--quiet", cwd=work)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resuming after epoch" in resumed.stdout
-    assert (work / "cut.logitnet").read_bytes() == (work / "whole.logitnet").read_bytes()
     assert not ckpt.exists()  # removed once the run completed
     _error(run("train", "--resume", "blobs.csv", cwd=work), 1, "not a readable logitnet model file")

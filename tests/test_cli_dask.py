@@ -5,7 +5,6 @@ scheduler, a killed run resumed, rows per second in the progress, and every bad 
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,17 +15,11 @@ pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
 import pandas as pd
-from cli_runs import kill_after_first_checkpoint
+from cli_runs import assert_a_killed_run_resumes_to_the_same_file, run
 
 from logitnet.data import DataError
 from logitnet.distribution import tables
 from logitnet.models import load_model
-
-
-def run(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "logitnet", *args], check=False, cwd=cwd, capture_output=True,
-                          text=True,
-                          timeout=timeout)
 
 
 def _frames(seed: int = 0, files: int = 3, rows: int = 700) -> list[pd.DataFrame]:
@@ -155,16 +148,9 @@ def test_an_unreachable_scheduler_is_a_one_line_error(work):
 
 
 def test_a_killed_streamed_run_resumes_to_the_same_model_file(work):
-    args = ["train", "pq/*.parquet", "--target", "kind", "--seed", "3", "--epochs", "40", "--layers", "128,128",
-            "--batch-size", "16", "--quiet"]
-    assert run(*args, "--out", "whole.logitnet", cwd=work).returncode == 0
-    ckpt = work / "cut.logitnet.checkpoint"
-    kill_after_first_checkpoint([*args, "--out", "cut.logitnet"], work, ckpt)
-    assert ckpt.exists() and not (work / "cut.logitnet").exists()
-    resumed = run("train", "--resume", str(ckpt), "--quiet", cwd=work)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resuming after epoch" in resumed.stdout
-    assert (work / "cut.logitnet").read_bytes() == (work / "whole.logitnet").read_bytes()
+    assert_a_killed_run_resumes_to_the_same_file(
+        ["train", "pq/*.parquet", "--target", "kind", "--seed", "3", "--epochs", "40", "--layers", "128,128",
+         "--batch-size", "16", "--quiet"], work)
 
 
 def test_bad_files_are_named(work, tmp_path):
