@@ -952,6 +952,14 @@ _WORKER = textwrap.dedent("""
             return f"other 'non-finite predictions from weights at most {biggest}'"
         return "loaded"
 
+    # The compiled path (logitnet[fast]) loads numba and its kernels on first use, which takes
+    # longer than a case may: warm them up here, so that a case times the file's reading alone.
+    import logitnet as ln
+    for dtype in ("float32", "float64"):
+        warm = ln.Sequential([ln.layers.Dense(2, "relu"), ln.layers.Dense(2, "softmax")], seed=0, dtype=dtype)
+        warm.build((None, 3))
+        warm.predict(np.zeros((1, 3)), verbose=0)
+
     print("ready", flush=True)
     for line in sys.stdin:
         print(outcome(line.rstrip("\\n")), flush=True)
