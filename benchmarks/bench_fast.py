@@ -61,7 +61,9 @@ out = {"import_s": import_s, "load_numba_s": load_s,
        "adam_s": twice(lambda: adam.apply(w, g)), "sgd_s": twice(lambda: sgd.apply(w, g)),
        "rmsprop_s": twice(lambda: rms.apply(w, g)),
        "loss_s": twice(lambda: sparse_batch_in_range(z, y, 1 / 32, loss, grad)),
-       "dense_stack_s": twice(lambda: model.predict_logits(x)), "status": fast.status()}
+       "dense_stack_s": twice(lambda: model.predict_logits(x)),
+       "relu_s": twice(lambda: model.fit(np.zeros((32, 784), np.float32), y, epochs=1, verbose=0)),
+       "status": fast.status()}
 print(json.dumps(out))
 """
 
@@ -82,7 +84,8 @@ def compile_table() -> list[str]:
         warm = first_use(cache)
     keys = [("load_numba_s", "import numba and the kernels' module"), ("adam_s", "Adam, first step"),
             ("sgd_s", "SGD with momentum, first step"), ("rmsprop_s", "RMSprop, first step"),
-            ("loss_s", "training loss kernel, first batch"), ("dense_stack_s", "one-row inference, first call")]
+            ("loss_s", "training loss kernel, first batch"), ("dense_stack_s", "one-row inference, first call"),
+            ("relu_s", "bias + ReLU forward and backward, first training step")]
     rows = ["| what | first process (compiles) s | second process (cache) s |", "|---|---|---|"]
     for key, label in keys:
         rows.append(f"| {label} | {cold[key]:.3f} | {warm[key]:.3f} |")

@@ -355,3 +355,77 @@ def test_the_small_softmax_kernel_matches_numpy_and_hands_odd_rows_back(path, mo
     assert calls == [1, 1]  # tried, then handed back
     ln.ops.softmax(np.zeros((1, 5_000), np.float32))  # too large for one call
     assert calls == [1, 1]
+
+
+def _relu_net(dtype: type, use_bias: bool) -> ln.Sequential:
+    model = ln.Sequential([ln.layers.Dense(6, "relu", use_bias=use_bias), ln.layers.Dense(5, "relu"),
+                           ln.layers.Dense(3)], seed=4, dtype=dtype)
+    model.build((None, 4))
+    return model
+
+
+def _with_specials(a: np.ndarray) -> np.ndarray:
+    """a with −0, 0, NaN (both signs), ±inf and subnormals in its first entries."""
+    tiny = np.finfo(a.dtype).tiny
+    a.flat[:9] = [-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, tiny / 8, -tiny / 8, -1.0]
+    return a
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("folded", [False, True])  # x ends in a column of ones: the bias in the GEMM
+@pytest.mark.parametrize("augment", [False, True])  # the output ends in one, for the next layer
+def test_dense_relu_forward_and_backward_are_bit_identical_on_both_paths(path, monkeypatch, dtype, use_bias,
+                                                                          folded, augment):
+    rng = np.random.default_rng(5)
+    x = _with_specials(rng.standard_normal((40, 4)).astype(dtype))
+    x[20:] *= 1e3
+    if folded:
+        x = np.hstack([x, np.ones((40, 1), dtype)])
+    grad_out = _with_specials(rng.standard_normal((40, 6)).astype(dtype))
+    results, calls = {}, []
+    for setting in ("1", "0"):
+        path(setting)
+        if setting == "1":
+            kernels = fast.kernels()
+            for name in ("bias_relu", "relu_backward"):
+                real = getattr(kernels, name)
+                monkeypatch.setattr(kernels, name, lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a))[1])
+        layer = _relu_net(dtype, use_bias).layers[0]
+        with np.errstate(all="ignore"):
+            out = layer.forward(x, True, augment=augment).copy()
+            z = layer._cache[1].copy()
+            dx = layer.backward(grad_out.copy(), need_input_grad=True).copy()
+        results[setting] = [a.view(np.uint8) for a in (out, z, dx, layer._kernel_bias_grad.copy())]
+    for compiled, reference in zip(results["1"], results["0"]):
+        np.testing.assert_array_equal(compiled, reference)
+    runs_bias_relu = (use_bias and not folded) or augment
+    assert calls == ["bias_relu"] * runs_bias_relu + ["relu_backward"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_relu_kernels_treat_zeros_nan_and_inf_as_numpy_does(path, dtype):
+    path("1")
+    kernels = fast.kernels()
+    rng = np.random.default_rng(6)
+    z = _with_specials(rng.standard_normal((3, 40)).astype(dtype))
+    z[1, :9] = z[0, :9]
+    bias = _with_specials(rng.standard_normal(40).astype(dtype))[::-1].copy()
+    bias[:9] = -0.0  # row 1: −0 + −0 stays −0, which ReLU must send to +0
+    with np.errstate(all="ignore"):
+        ref_z = z + bias
+        ref_out = np.maximum(ref_z, np.zeros((), dtype))
+        for add in (bias, np.empty(0, dtype)):
+            zk, out = z.copy(), np.ones((3, 41), dtype)
+            kernels.bias_relu(zk, add, out[:, :40], 0, 3)
+            expect_z = ref_z if add.size else z
+            np.testing.assert_array_equal(zk.view(np.uint8), expect_z.view(np.uint8))
+            np.testing.assert_array_equal(out[:, :40].copy().view(np.uint8),
+                                          np.maximum(expect_z, np.zeros((), dtype)).view(np.uint8))
+            assert np.all(out[:, 40] == 1)
+        assert np.signbit(zk[1, 0]) and not np.signbit(ref_out[1, 0])
+        grad = _with_specials(rng.standard_normal((3, 40)).astype(dtype))
+        grad[2] = -grad[2]
+        expect = np.multiply(grad, np.greater(z, 0))
+        kernels.relu_backward(grad, z, 0, 3)
+    np.testing.assert_array_equal(grad.view(np.uint8), expect.view(np.uint8))

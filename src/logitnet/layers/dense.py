@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from .. import activations, initializers, regularizers
+from ..ops import fast
 from .base import FeatureShape, Layer
 
 _ZERO = np.zeros((), np.float32)  # a 0-d array: NumPy handles it faster than the Python scalar 0
+_NO_BIAS = {t: np.empty(0, t) for t in "fd"}  # bias_relu's "no bias to add", by dtype char
 
 
 class Dense(Layer):
@@ -140,21 +142,27 @@ class Dense(Layer):
             x, folded = x[:, :-1], False
         z, out, out_units = self._forward_buffers(n) if training else self._new_buffers(n)
         z = np.matmul(x, self._kernel_bias if folded else self.kernel, out=z)
-        if self.use_bias and not folded:
-            z += self.bias
+        add_bias = self.use_bias and not folded
         if not augment:
             out = out_units = None
         activation = self.activation_name if activate else "linear"
-        if activation == "relu":  # backward takes its mask from z > 0, z being contiguous
-            a = np.maximum(z, _ZERO, out=z if out is None else out_units)
-        elif activation == "linear":
-            a = z
-            if out is not None:
-                out_units[...] = z
+        kernels = fast.for_dtype(z.dtype) if activation == "relu" and (add_bias or out is not None) else None
+        if kernels is not None:  # bias and ReLU in one pass (in place and without a bias, NumPy's is faster)
+            a = z if out is None else out_units
+            kernels.bias_relu(z, self.bias if add_bias else _NO_BIAS[z.dtype.char], a, 0, n)
         else:
-            a = activations.forward(activation, z)
-            if out is not None:
-                out_units[...] = a
+            if add_bias:
+                z += self.bias
+            if activation == "relu":  # backward takes its mask from z > 0, z being contiguous
+                a = np.maximum(z, _ZERO, out=z if out is None else out_units)
+            elif activation == "linear":
+                a = z
+                if out is not None:
+                    out_units[...] = z
+            else:
+                a = activations.forward(activation, z)
+                if out is not None:
+                    out_units[...] = a
         if training:
             self._cache = (x, z, a, folded)
         return a if out is None else out
@@ -171,9 +179,14 @@ class Dense(Layer):
         activation = self.activation_name if activate else "linear"
         if activation == "linear":
             grad_z = grad_out
-        elif activation == "relu":  # in place, with a mask buffer: no allocation per batch
-            mask = np.greater(z, _ZERO, out=self._backward_buffers(len(z))[0])
-            grad_z = np.multiply(grad_out, mask, out=grad_out)
+        elif activation == "relu":  # in place: one compiled pass, or with a mask buffer
+            kernels = fast.for_dtype(grad_out.dtype)
+            if kernels is not None:
+                kernels.relu_backward(grad_out, z, 0, len(z))
+                grad_z = grad_out
+            else:
+                mask = np.greater(z, _ZERO, out=self._backward_buffers(len(z))[0])
+                grad_z = np.multiply(grad_out, mask, out=grad_out)
         else:
             grad_z = activations.backward(activation, z, a, grad_out)
         if folded:  # [x, 1]ᵀ·grad_z gives the kernel's and the bias' gradients in one GEMM

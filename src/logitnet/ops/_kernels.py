@@ -225,3 +225,30 @@ def softmax_rows(z, out, min_total, max_total):
         for j in range(c):
             out[i, j] = e[j] * inv
     return True
+
+
+
+@_jit
+def bias_relu(z, bias, out, lo, hi):
+    """Dense's ReLU forward on rows lo:hi in one pass: z += bias (unless bias is empty), then
+    out = np.maximum(z, 0) (−0 and negatives give +0, NaN stays). out may be z, or a view."""
+    zero = np.zeros(1, z.dtype)[0]
+    for i in range(lo, hi):
+        zi, oi = z[i], out[i]  # row slices: the loops vectorize
+        if bias.size:
+            for j in range(zi.size):
+                zi[j] = zi[j] + bias[j]
+        for j in range(zi.size):
+            s = zi[j]
+            oi[j] = zero if s <= 0 else s  # NaN <= 0 is False: NaN stays
+
+
+@_jit
+def relu_backward(grad, z, lo, hi):
+    """Dense's ReLU backward on rows lo:hi in place: grad *= (z > 0), as NumPy's multiply by the
+    boolean mask (so an infinite or NaN gradient times 0 gives NaN, a negative one −0)."""
+    one = np.ones(1, grad.dtype)[0]
+    zero = one - one
+    for i in range(lo, hi):
+        for j in range(z.shape[1]):
+            grad[i, j] = grad[i, j] * (one if z[i, j] > 0 else zero)
