@@ -68,10 +68,25 @@ print(json.dumps(out))
 """
 
 
-def first_use(cache: str) -> dict:
+# What a learner's first script pays: one epoch of the lecture's net with Adam, then one row.
+_FIRST_FIT = r"""
+import json, time, numpy as np, logitnet as ln
+rng = np.random.default_rng(0)
+x, y = rng.random((4000, 784), dtype=np.float32), rng.integers(0, 10, 4000)
+model = ln.Sequential([ln.layers.Dense(25, "relu"), ln.layers.Dense(15, "relu"), ln.layers.Dense(10)], seed=0)
+model.compile("adam", ln.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+t = time.perf_counter(); model.fit(x, y, epochs=1, verbose=0); fit_s = time.perf_counter() - t
+t = time.perf_counter(); model(x[:1]); row_s = time.perf_counter() - t
+print(json.dumps({"fit_s": fit_s, "row_s": row_s}))
+"""
+
+
+def first_use(cache: str, script: str = _FIRST_USE, fast_setting: str | None = None) -> dict:
     env = {**os.environ, "NUMBA_CACHE_DIR": cache}
     env.pop("LOGITNET_FAST", None)
-    done = subprocess.run([sys.executable, "-c", _FIRST_USE], env=env, capture_output=True, text=True,
+    if fast_setting is not None:
+        env["LOGITNET_FAST"] = fast_setting
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                           check=True, timeout=300)
     return json.loads(done.stdout)
 
@@ -82,6 +97,9 @@ def compile_table() -> list[str]:
         cold = first_use(cache)
         _log("[compile] a second process, the cache written by the first")
         warm = first_use(cache)
+    with tempfile.TemporaryDirectory() as cache:
+        _log("[compile] a first script: fit one epoch, predict one row (empty cache, cache, off)")
+        script = [first_use(cache, _FIRST_FIT), first_use(cache, _FIRST_FIT), first_use(cache, _FIRST_FIT, "0")]
     keys = [("load_numba_s", "import numba and the kernels' module"), ("adam_s", "Adam, first step"),
             ("sgd_s", "SGD with momentum, first step"), ("rmsprop_s", "RMSprop, first step"),
             ("loss_s", "training loss kernel, first batch"), ("dense_stack_s", "one-row inference, first call"),
@@ -95,6 +113,11 @@ def compile_table() -> list[str]:
     note = (f"Path: {cold['status']}. `import logitnet` alone took {cold['import_s']:.3f} s (numba is not "
             "imported then). Each kernel compiles for one dtype on its first call; float64 compiles "
             "again on first use.")
+    rows.append("| a first script: `fit` of 784-25-15-10 with Adam, one epoch, then `model(x)` on one row "
+                f"| {script[0]['fit_s']:.2f} + {script[0]['row_s']:.2f} | {script[1]['fit_s']:.2f} + "
+                f"{script[1]['row_s']:.3f} |")
+    note += (f" With `LOGITNET_FAST=0` the first script took {script[2]['fit_s']:.2f} + "
+             f"{script[2]['row_s']:.4f} s.")
     return rows + ["", note]
 
 
@@ -123,6 +146,13 @@ def _on_path(setting: str, fn: Callable[[], object]) -> Callable[[], object]:
         return fn()
 
     return run
+
+
+def _relu_layer_step(layer: object, x: np.ndarray, grad: np.ndarray) -> None:
+    """A training forward and backward through one Dense ReLU layer (its output augmented, as
+    when another Dense follows)."""
+    layer.forward(x, augment=True)
+    layer.backward(grad, need_input_grad=False)
 
 
 def kernel_table(rounds: int) -> list[str]:
@@ -154,6 +184,13 @@ def kernel_table(rounds: int) -> list[str]:
         cases.append((f"training loss kernel, ({rows}, 10)",
                       lambda z=z, y=y, loss=loss, grad=grad, rows=rows: sparse_batch_in_range(z, y, 1 / rows, loss, grad),
                       2000))
+    for rows, units in ((32, 128), (256, 1024)):  # W2a's and W3's first hidden layer, less its GEMMs
+        net = ln.Sequential([ln.layers.Dense(units, "relu"), ln.layers.Dense(10)], seed=0)
+        net.build((None, 8))
+        layer, xs = net.layers[0], rng.standard_normal((rows, 8)).astype(np.float32)
+        grad = rng.standard_normal((rows, units)).astype(np.float32)
+        cases.append((f"Dense bias + ReLU forward and backward, ({rows}, {units}), input 8 wide",
+                      lambda layer=layer, xs=xs, grad=grad: _relu_layer_step(layer, xs, grad), 500))
     model = ln.Sequential([ln.layers.Dense(25, "relu"), ln.layers.Dense(15, "relu"), ln.layers.Dense(10)], seed=0)
     model.compile("adam", ln.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = rng.random((1, 784), dtype=np.float32)
