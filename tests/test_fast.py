@@ -392,6 +392,8 @@ def test_dense_relu_forward_and_backward_are_bit_identical_on_both_paths(path, m
                 real = getattr(kernels, name)
                 monkeypatch.setattr(kernels, name, lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a))[1])
         layer = _relu_net(dtype, use_bias).layers[0]
+        if use_bias:  # not the initial zeros, which an extra or a missing bias add would not show
+            layer.bias[...] = np.random.default_rng(8).standard_normal(6)
         with np.errstate(all="ignore"):
             out = layer.forward(x, True, augment=augment).copy()
             z = layer._cache[1].copy()
