@@ -419,7 +419,7 @@ def test_the_relu_kernels_treat_zeros_nan_and_inf_as_numpy_does(path, dtype):
         ref_out = np.maximum(ref_z, np.zeros((), dtype))
         for add in (bias, np.empty(0, dtype)):
             zk, out = z.copy(), np.ones((3, 41), dtype)
-            kernels.bias_relu(zk, add, out[:, :40], 0, 3)
+            kernels.bias_relu(zk, add, out[:, :40])
             expect_z = ref_z if add.size else z
             np.testing.assert_array_equal(zk.view(np.uint8), expect_z.view(np.uint8))
             np.testing.assert_array_equal(out[:, :40].copy().view(np.uint8),
@@ -429,5 +429,5 @@ def test_the_relu_kernels_treat_zeros_nan_and_inf_as_numpy_does(path, dtype):
         grad = _with_specials(rng.standard_normal((3, 40)).astype(dtype))
         grad[2] = -grad[2]
         expect = np.multiply(grad, np.greater(z, 0))
-        kernels.relu_backward(grad, z, 0, 3)
+        kernels.relu_backward(grad, z)
     np.testing.assert_array_equal(grad.view(np.uint8), expect.view(np.uint8))

@@ -149,7 +149,7 @@ class Dense(Layer):
         kernels = fast.for_dtype(z.dtype) if activation == "relu" and (add_bias or out is not None) else None
         if kernels is not None:  # bias and ReLU in one pass (in place and without a bias, NumPy's is faster)
             a = z if out is None else out_units
-            kernels.bias_relu(z, self.bias if add_bias else _NO_BIAS[z.dtype.char], a, 0, n)
+            kernels.bias_relu(z, self.bias if add_bias else _NO_BIAS[z.dtype.char], a)
         else:
             if add_bias:
                 z += self.bias
@@ -182,7 +182,7 @@ class Dense(Layer):
         elif activation == "relu":  # in place: one compiled pass, or with a mask buffer
             kernels = fast.for_dtype(grad_out.dtype)
             if kernels is not None:
-                kernels.relu_backward(grad_out, z, 0, len(z))
+                kernels.relu_backward(grad_out, z)
                 grad_z = grad_out
             else:
                 mask = np.greater(z, _ZERO, out=self._backward_buffers(len(z))[0])

@@ -227,13 +227,12 @@ def softmax_rows(z, out, min_total, max_total):
     return True
 
 
-
 @_jit
-def bias_relu(z, bias, out, lo, hi):
-    """Dense's ReLU forward on rows lo:hi in one pass: z += bias (unless bias is empty), then
+def bias_relu(z, bias, out):
+    """Dense's ReLU forward in one pass over z (n, units): z += bias (unless bias is empty), then
     out = np.maximum(z, 0) (−0 and negatives give +0, NaN stays). out may be z, or a view."""
     zero = np.zeros(1, z.dtype)[0]
-    for i in range(lo, hi):
+    for i in range(z.shape[0]):
         zi, oi = z[i], out[i]  # row slices: the loops vectorize
         if bias.size:
             for j in range(zi.size):
@@ -244,11 +243,11 @@ def bias_relu(z, bias, out, lo, hi):
 
 
 @_jit
-def relu_backward(grad, z, lo, hi):
-    """Dense's ReLU backward on rows lo:hi in place: grad *= (z > 0), as NumPy's multiply by the
+def relu_backward(grad, z):
+    """Dense's ReLU backward in place on grad (n, units): grad *= (z > 0), as NumPy's multiply by the
     boolean mask (so an infinite or NaN gradient times 0 gives NaN, a negative one −0)."""
     one = np.ones(1, grad.dtype)[0]
     zero = one - one
-    for i in range(lo, hi):
+    for i in range(z.shape[0]):
         for j in range(z.shape[1]):
             grad[i, j] = grad[i, j] * (one if z[i, j] > 0 else zero)
