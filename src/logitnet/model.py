@@ -23,13 +23,7 @@ from . import callbacks as callbacks_mod
 from . import metrics as metrics_mod
 from .dense_stack import DenseStack
 from .head import Head
-from .layers import (
-    Dense,
-    InputLayer,
-    KerasInput,
-    Layer,
-    output_activation,
-)
+from .layers import Dense, InputLayer, KerasInput, Layer, output_activation
 from .layers.base import feature_shape, set_arrays
 from .ops._core import all_finite
 from .params import FlatParameters

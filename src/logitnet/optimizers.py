@@ -31,6 +31,8 @@ _CHUNK = 1 << 17  # elements per chunk of the flat parameter vector (measured be
 _KERAS_INERT = {"weight_decay": None, "clipnorm": None, "clipvalue": None, "global_clipnorm": None,
                 "use_ema": False, "ema_overwrite_frequency": None, "loss_scale_factor": None,
                 "gradient_accumulation_steps": None}
+# The compiled kernels' "none" (no backup, no such slot), by dtype: they run for float32/64 only.
+_NONE = {t: np.empty(0, t) for t in (np.float32, np.float64)}
 # Every this many steps (from the first), the slots' subnormal values are set to 0; see _flush.
 FLUSH_EVERY = 16
 # Per float size: the unsigned view, its magnitude bits, and the largest subnormal's bits.
@@ -264,7 +266,7 @@ class Optimizer:
     def _fused_step(self, update: Any, params: np.ndarray, grads: np.ndarray, backup: np.ndarray | None) -> bool:
         """`_step` on the compiled path: one pass per chunk, chunks shared among the ops' threads;
         whether every new parameter is finite."""
-        n, none = self._n, np.empty(0, self._dtype)
+        n, none = self._n, _NONE[self._dtype.type]
         if n <= _CHUNK:
             return not update(params, grads, self._slots, none if backup is None else backup)
         bad = []
@@ -392,7 +394,7 @@ class SGD(Optimizer):
 
     def _fused(self, kernels: Any, f: type) -> Any:
         lr, mu, momentum, nesterov = f(self.learning_rate), f(self.momentum), self.momentum != 0, self.nesterov
-        none, tiny = np.empty(0, f), self._flush_below(f)
+        none, tiny = _NONE[f], self._flush_below(f)
 
         def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> bool:
             return kernels.sgd(w, g, slots.get("momentum", none), backup, lr, mu, momentum, nesterov, tiny)
@@ -451,7 +453,7 @@ class Adam(Optimizer):
     def _fused(self, kernels: Any, f: type) -> Any:
         args = (f(1 - self.beta_1), f(1 - self.beta_2), self._alpha(f), f(self.epsilon), self.amsgrad,
                 self._flush_below(f))
-        none = np.empty(0, f)
+        none = _NONE[f]
 
         def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> bool:
             return kernels.adam(w, g, slots["momentum"], slots["velocity"], slots.get("velocity_hat", none), backup,
@@ -520,7 +522,7 @@ class RMSprop(Optimizer):
     def _fused(self, kernels: Any, f: type) -> Any:
         args = (f(self.rho), f(1 - self.rho), f(self.epsilon), f(self.learning_rate), f(self.momentum),
                 self.momentum > 0, self.centered, self._flush_below(f))
-        none = np.empty(0, f)
+        none = _NONE[f]
 
         def update(w: np.ndarray, g: np.ndarray, slots: dict, backup: np.ndarray) -> bool:
             return kernels.rmsprop(w, g, slots["velocity"], slots.get("momentum", none),

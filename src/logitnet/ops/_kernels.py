@@ -231,7 +231,7 @@ def softmax_rows(z, out, min_total, max_total):
 def bias_relu(z, bias, out):
     """Dense's ReLU forward in one pass over z (n, units): z += bias (unless bias is empty), then
     out = np.maximum(z, 0) (−0 and negatives give +0, NaN stays). out may be z, or a view."""
-    zero = np.zeros(1, z.dtype)[0]
+    zero = z.dtype.type(0)
     for i in range(z.shape[0]):
         zi, oi = z[i], out[i]  # row slices: the loops vectorize
         if bias.size:
@@ -246,8 +246,7 @@ def bias_relu(z, bias, out):
 def relu_backward(grad, z):
     """Dense's ReLU backward in place on grad (n, units): grad *= (z > 0), as NumPy's multiply by the
     boolean mask (so an infinite or NaN gradient times 0 gives NaN, a negative one −0)."""
-    one = np.ones(1, grad.dtype)[0]
-    zero = one - one
+    one, zero = grad.dtype.type(1), grad.dtype.type(0)
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
             grad[i, j] = grad[i, j] * (one if z[i, j] > 0 else zero)
