@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from frameworks import need
 
-from logitnet import Sequential, cli, optimizers
+from logitnet import Sequential, cli, cli_train, optimizers
 from logitnet.callbacks import ProgbarLogger, format_value
 from logitnet.layers import Dense
 
@@ -155,7 +155,7 @@ def test_cli_rich_progress_lines_use_the_same_format(monkeypatch):
     import rich.console
 
     monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))
-    progress = cli._progress(2, 1000)
+    progress = cli_train._progress(2, 1000)
     assert not isinstance(progress, ProgbarLogger)
     progress.set_params({"epochs": 2, "steps": 4})
     printed = []
